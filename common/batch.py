@@ -1,0 +1,315 @@
+"""Batch runner: expand study x dataset x variant x seed, validate everything, run the notebooks with papermill.
+
+    python -m common.batch --study smile --dataset all --variant all --profile demo -j 2
+    python -m common.batch --study hafem --dataset FER2013 --set epochs=3
+    python -m common.batch --study all --profile demo --dry-run
+    python -m common.batch ... --executor slurm --slurm-partition gpu --slurm-gpus 1
+
+Every parameter is validated before the first notebook starts. A run whose config hash already has a complete
+``run.json`` is skipped, so a killed batch resumes where it stopped. A failing notebook fails alone: the batch goes on,
+then prints the failures with their log paths and exits non-zero. Executed notebooks and logs are written into each
+run's folder under ``results/raw/`` (see ``results/README.md``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from common import io as atomic
+from common.config import ConfigError, Param, StudySpec, get_study, known_studies
+from common.notebooks import notebook_path
+from common.paths import RESULTS_DIR, ROOT, data_root
+from common.results import is_complete, run_dir
+
+
+@dataclass(frozen=True)
+class Run:
+    """One notebook execution: the explicit parameters given to it and the folder its results go to."""
+
+    study: str
+    notebook: str
+    params: tuple[tuple[str, Any], ...]
+    folder: str
+
+    @property
+    def label(self) -> str:
+        p = dict(self.params)
+        return f"{self.study}/{p['dataset']}/{p['variant']}/seed{p['seed']}"
+
+
+@dataclass
+class Outcome:
+    run: Run
+    status: str  # "done", "skipped", "failed"
+    seconds: float = 0.0
+    error: str = ""
+    log: str = ""
+
+
+def parse_value(param: Param, text: str) -> Any:
+    """Convert a command-line string to the parameter's type, naming the parameter on failure."""
+    try:
+        if param.type is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+        if param.type is int:
+            return int(text)
+        if param.type is float:
+            return float(text)
+        return text
+    except ValueError:
+        raise ConfigError(f"parameter {param.name!r} must be {param.type.__name__}, got {text!r}") from None
+
+
+def parse_overrides(spec: StudySpec, items: Iterable[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        spec.check_keys({key: None})
+        if key in ("dataset", "variant", "seed", "profile"):
+            raise ConfigError(f"use --{key} rather than --set {key}=...")
+        out[key] = parse_value(spec.params[key], value)
+    return out
+
+
+def _choose(spec: StudySpec, key: str, requested: list[str] | None) -> list[str]:
+    """The requested names this study knows (all of them for None / 'all')."""
+    accepted = [str(v) for v in spec.params[key].accepted()]
+    if not requested or requested == ["all"]:
+        return accepted
+    return [n for n in dict.fromkeys(requested) if n in accepted]
+
+
+def _reject_unknown(specs: list[StudySpec], key: str, requested: list[str] | None) -> None:
+    """A requested name must be known to at least one of the requested studies."""
+    if not requested or requested == ["all"]:
+        return
+    known = {str(v) for spec in specs for v in spec.params[key].accepted()}
+    for name in requested:
+        if name not in known:
+            accepted = sorted(known)
+            raise ConfigError(f"unknown {key} {name!r}. Accepted: {', '.join(accepted)}, all")
+
+
+def expand(studies: list[str], datasets: list[str] | None, variants: list[str] | None, profile: str,
+           seeds: list[int], overrides: list[str]) -> list[Run]:
+    """All runs of the request, each validated by resolving its config (raises ConfigError before anything runs)."""
+    specs = [get_study(s) for s in studies]
+    _reject_unknown(specs, "dataset", datasets)
+    _reject_unknown(specs, "variant", variants)
+    runs: list[Run] = []
+    for spec in specs:
+        spec.params["profile"].validate(profile)
+        fixed = parse_overrides(spec, overrides)
+        single = len(spec.params["variant"].accepted()) == 1
+        for dataset in _choose(spec, "dataset", datasets):
+            for variant in _choose(spec, "variant", variants):
+                for seed in seeds:
+                    params = {"dataset": dataset, "variant": variant, "profile": profile, "seed": seed, **fixed}
+                    cfg = spec.resolve(params)
+                    nb = notebook_path(spec.name, dataset, variant, single)
+                    if not nb.exists():
+                        raise ConfigError(f"{nb.relative_to(ROOT)} does not exist: run `python -m common.notebooks`")
+                    runs.append(Run(spec.name, str(nb), tuple(sorted(params.items())), str(run_dir(cfg))))
+    return runs
+
+
+def check_data(runs: list[Run], generate_demo: bool = True) -> None:
+    """Make sure every run's data exists: generate demo data on first use; stop early for missing real data."""
+    needed: dict[str, set[str]] = {}
+    for run in runs:
+        p = dict(run.params)
+        needed.setdefault(p["profile"], set()).add((p["dataset"], p.get("data_root", "")))
+    demo = sorted(ds for ds, root in needed.get("demo", set()) if not root)
+    if demo and generate_demo:
+        from datasets.demo import ensure_demo_data
+
+        ensure_demo_data(demo)
+    for profile, items in needed.items():
+        for dataset, root in sorted(items):
+            folder = data_root(dataset, profile, root or None)
+            if not folder.exists():
+                raise ConfigError(
+                    f"data folder for {dataset!r} not found: {folder}. Put the dataset there, or pass "
+                    f"--set data_root=/path/to/{dataset}"
+                )
+
+
+def execute(run: Run, timeout: int | None = None) -> Outcome:
+    """Execute one notebook into its run folder; never raises (a failure is an Outcome)."""
+    import papermill as pm
+
+    folder = Path(run.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "log.txt"
+    t0 = time.time()
+    try:
+        with open(log_path, "w") as log:
+            pm.execute_notebook(
+                run.notebook, str(folder / "executed.ipynb"), parameters=dict(run.params), kernel_name="python3",
+                cwd=str(ROOT), progress_bar=False, log_output=True, stdout_file=log, stderr_file=log,
+                execution_timeout=timeout,
+            )
+    except BaseException as exc:  # noqa: BLE001 - a failed notebook must not stop the batch
+        with open(log_path, "a") as log:
+            log.write("\n" + "".join(traceback.format_exception(exc)))
+        message = str(exc).strip().splitlines()
+        return Outcome(run, "failed", time.time() - t0, message[-1] if message else type(exc).__name__, str(log_path))
+    if not is_complete(folder):
+        return Outcome(run, "failed", time.time() - t0, "notebook finished but wrote no complete run.json",
+                       str(log_path))
+    return Outcome(run, "done", time.time() - t0, log=str(log_path))
+
+
+def _kernel_environment(jobs: int) -> None:
+    """Give each parallel kernel its share of the cores, so workers do not oversubscribe them."""
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental hub download fails fast instead of hanging
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
+
+def run_local(runs: list[Run], jobs: int, timeout: int | None, progress: bool = True) -> list[Outcome]:
+    from tqdm.auto import tqdm
+
+    outcomes: list[Outcome] = []
+    bar = tqdm(total=len(runs), desc="notebooks", unit="run", disable=not progress)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pending = {pool.submit(execute, r, timeout): r for r in runs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                run = pending.pop(fut)
+                try:
+                    outcome = fut.result()
+                except BaseException as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                    outcome = Outcome(run, "failed", error=f"worker died: {exc!r}", log=str(Path(run.folder) / "log.txt"))
+                outcomes.append(outcome)
+                bar.set_postfix_str(f"{outcome.status}: {run.label}")
+                bar.update()
+    bar.close()
+    return outcomes
+
+
+def run_submitit(runs: list[Run], args: argparse.Namespace) -> list[Outcome]:
+    """Send each run as one job through submitit: ``slurm`` on a cluster, ``submitit-local`` on this machine."""
+    import submitit
+
+    folder = Path(args.results) / "batch" / "submitit"
+    if args.executor == "slurm":
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        extra = {"slurm_partition": args.slurm_partition} if args.slurm_partition else {}
+        executor.update_parameters(timeout_min=args.timeout_min, gpus_per_node=args.slurm_gpus,
+                                   cpus_per_task=args.slurm_cpus, **extra)
+    else:
+        executor = submitit.LocalExecutor(folder=folder)
+        executor.update_parameters(timeout_min=args.timeout_min)
+    jobs = [executor.submit(execute, run, args.timeout) for run in runs]
+    outcomes = []
+    for run, job in zip(runs, jobs):
+        try:
+            outcomes.append(job.result())
+        except Exception as exc:  # noqa: BLE001
+            outcomes.append(Outcome(run, "failed", error=f"job {job.job_id} failed: {exc}", log=str(job.paths.stderr)))
+    return outcomes
+
+
+def summarise(outcomes: list[Outcome], skipped: list[Run], results_root: Path) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    record = {
+        "finished_utc": stamp,
+        "done": [o.run.label for o in outcomes if o.status == "done"],
+        "skipped_complete": [r.label for r in skipped],
+        "failed": [{"run": o.run.label, "error": o.error, "log": o.log} for o in outcomes if o.status == "failed"],
+        "seconds": {o.run.label: round(o.seconds, 2) for o in outcomes},
+    }
+    path = results_root / "batch" / f"{stamp}.json"
+    atomic.write_json(path, record)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m common.batch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", nargs="+", default=["all"], help=f"one or more of {known_studies()} or 'all'")
+    p.add_argument("--dataset", nargs="+", default=None, help="dataset names or 'all' (default)")
+    p.add_argument("--variant", nargs="+", default=None, help="variant names or 'all' (default)")
+    p.add_argument("--profile", default="demo", help="demo (default) or paper")
+    p.add_argument("--seed", nargs="+", type=int, default=[0])
+    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override any study parameter, e.g. --set epochs=5 selection=last")
+    p.add_argument("-j", "--jobs", type=int, default=max(1, os.cpu_count() or 1), help="parallel notebooks")
+    p.add_argument("--timeout", type=int, default=None, help="seconds per notebook cell (default: none)")
+    p.add_argument("--force", action="store_true", help="re-run even runs that are complete")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the runs, execute nothing")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--results", default=str(RESULTS_DIR), help="results root (default: results/)")
+    p.add_argument("--executor", choices=("local", "submitit-local", "slurm"), default="local")
+    p.add_argument("--timeout-min", type=int, default=240, help="submitit job time limit")
+    p.add_argument("--slurm-partition", default=None)
+    p.add_argument("--slurm-gpus", type=int, default=1)
+    p.add_argument("--slurm-cpus", type=int, default=4)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    results_root = Path(args.results).resolve()
+    # Kernels and workers read the results root from the environment (common.paths).
+    os.environ["REPRO_RESULTS"] = str(results_root)
+    import common.paths as paths
+
+    paths.RESULTS_DIR, paths.RAW_RESULTS_DIR = results_root, results_root / "raw"
+    import common.results as results_module
+
+    results_module.RAW_RESULTS_DIR = results_root / "raw"
+    studies = known_studies() if args.study == ["all"] else args.study
+    try:
+        for s in studies:
+            if s not in known_studies():
+                raise ConfigError(f"unknown study {s!r}. Accepted: {', '.join(known_studies())}, all")
+        runs = expand(studies, args.dataset, args.variant, args.profile, args.seed, args.overrides)
+        if not args.dry_run:
+            check_data(runs)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    todo = [r for r in runs if args.force or not is_complete(Path(r.folder))]
+    skipped = [r for r in runs if r not in todo]
+    print(f"{len(runs)} runs: {len(todo)} to execute, {len(skipped)} already complete")
+    if args.dry_run:
+        for r in runs:
+            print(("skip  " if r in skipped else "run   ") + r.label + "  ->  " + os.path.relpath(r.folder, ROOT))
+        return 0
+    _kernel_environment(args.jobs)
+    if args.executor == "local":
+        outcomes = run_local(todo, args.jobs, args.timeout, progress=not args.no_progress)
+    else:
+        outcomes = run_submitit(todo, args)
+    summary = summarise(outcomes, skipped, results_root)
+    failed = [o for o in outcomes if o.status == "failed"]
+    done = sum(o.status == "done" for o in outcomes)
+    print(f"done {done}, skipped {len(skipped)}, failed {len(failed)}  (summary: {summary})")
+    for o in failed:
+        print(f"FAILED {o.run.label}: {o.error}\n       log: {o.log}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Generate the study notebooks from their templates, and check that committed notebooks are up to date.
+
+One jupytext percent-format template per study lives in ``notebooks/templates/``. For every dataset x variant of a
+study this module writes ``notebooks/<study>/<dataset>/<variant>.ipynb`` (smile) or ``notebooks/<study>/<dataset>.ipynb``
+(hafem, one variant) with the ``parameters`` cell's defaults set, deterministic cell ids and no outputs.
+
+    python -m common.notebooks            # (re)generate every notebook
+    python -m common.notebooks --check    # exit 1 and list stale or missing notebooks
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import io as atomic
+from common.config import StudySpec, get_study, known_studies
+from common.paths import NOTEBOOKS_DIR, ROOT, TEMPLATES_DIR
+
+# Stand-alone notebooks rendered from a jupytext source without parameters substitution.
+EXTRA_NOTEBOOKS = {NOTEBOOKS_DIR / "predict.py": NOTEBOOKS_DIR / "predict.ipynb"}
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+@dataclass(frozen=True)
+class NotebookTarget:
+    study: str
+    dataset: str
+    variant: str
+    path: Path
+
+
+def notebook_path(study: str, dataset: str, variant: str, single_variant: bool) -> Path:
+    folder = NOTEBOOKS_DIR / study
+    return folder / f"{dataset}.ipynb" if single_variant else folder / dataset / f"{variant}.ipynb"
+
+
+def targets(study: str) -> list[NotebookTarget]:
+    spec = get_study(study)
+    datasets = spec.params["dataset"].accepted()
+    variants = spec.params["variant"].accepted()
+    single = len(variants) == 1
+    return [NotebookTarget(study, d, v, notebook_path(study, d, v, single)) for d in datasets for v in variants]
+
+
+def _set_parameter(source: str, name: str, value: str) -> str:
+    pattern = re.compile(rf"^({re.escape(name)}\s*=\s*)([^#\n]*?)(\s*(#.*)?)$", re.MULTILINE)
+    new, count = pattern.subn(lambda m: f"{m.group(1)}{value!r}{m.group(3)}", source, count=1)
+    if count != 1:
+        raise ValueError(f"the parameters cell has no line '{name} = ...'")
+    return new
+
+
+def _finalise(nb, label: str, template_sha: str, template_rel: str, extra_meta: dict | None = None) -> str:
+    """Deterministic ids, no outputs, plain metadata; returns the .ipynb text."""
+    import jupytext
+
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = hashlib.sha1(f"{label}:{i}".encode()).hexdigest()[:8]
+        cell["metadata"].pop("lines_to_next_cell", None)
+        if cell["cell_type"] == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    nb.metadata = {
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": {"name": "python"},
+        "repro": {"template": template_rel, "template_sha256": template_sha,
+                  "generated_by": "python -m common.notebooks", **(extra_meta or {})},
+    }
+    return jupytext.writes(nb, fmt="ipynb")
+
+
+def render(spec: StudySpec, dataset: str, variant: str) -> str:
+    """The .ipynb text of one study notebook."""
+    import jupytext
+
+    template = TEMPLATES_DIR / spec.template
+    text = template.read_text(encoding="utf-8")
+    nb = jupytext.reads(text, fmt="py:percent")
+    params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(params) != 1:
+        raise ValueError(f"{template}: expected exactly one cell tagged 'parameters', found {len(params)}")
+    params[0]["source"] = _set_parameter(_set_parameter(params[0]["source"], "dataset", dataset), "variant", variant)
+    for cell in nb.cells:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = cell["source"].replace("{{dataset}}", dataset).replace("{{variant}}", variant)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    return _finalise(nb, f"{spec.name}/{dataset}/{variant}", sha, str(template.relative_to(ROOT)),
+                     {"study": spec.name, "dataset": dataset, "variant": variant})
+
+
+def render_extra(source: Path) -> str:
+    import jupytext
+
+    text = source.read_text(encoding="utf-8")
+    nb = jupytext.reads(text, fmt="py:percent")
+    return _finalise(nb, str(source.relative_to(ROOT)), hashlib.sha256(text.encode()).hexdigest(),
+                     str(source.relative_to(ROOT)))
+
+
+def expected_notebooks() -> dict[Path, str]:
+    """Every generated notebook path with the text it should have."""
+    out: dict[Path, str] = {}
+    for study in known_studies():
+        spec = get_study(study)
+        if not (TEMPLATES_DIR / spec.template).exists():
+            continue
+        for t in targets(study):
+            out[t.path] = render(spec, t.dataset, t.variant)
+    for source, target in EXTRA_NOTEBOOKS.items():
+        if source.exists():
+            out[target] = render_extra(source)
+    return out
+
+
+def stale_notebooks() -> list[str]:
+    """Human-readable problems: missing, out-of-date, or orphaned generated notebooks."""
+    expected = expected_notebooks()
+    problems = []
+    for path, text in sorted(expected.items()):
+        rel = path.relative_to(ROOT)
+        if not path.exists():
+            problems.append(f"missing: {rel}")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"out of date with its template: {rel}")
+    for study in known_studies():
+        for path in sorted((NOTEBOOKS_DIR / study).rglob("*.ipynb")):
+            if path not in expected:
+                problems.append(f"not generated by any template (remove it): {path.relative_to(ROOT)}")
+    return problems
+
+
+def generate() -> int:
+    expected = expected_notebooks()
+    changed = 0
+    for path, text in expected.items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic.write_text(path, text)
+            changed += 1
+    for study in known_studies():
+        for path in (NOTEBOOKS_DIR / study).rglob("*.ipynb"):
+            if path not in expected:
+                path.unlink()
+                changed += 1
+    print(f"{len(expected)} notebooks, {changed} written or removed")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if any notebook is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale_notebooks()
+        for p in problems:
+            print(p)
+        if problems:
+            print("run `python -m common.notebooks` to regenerate", file=sys.stderr)
+        return 1 if problems else 0
+    return generate()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

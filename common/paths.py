@@ -1,0 +1,27 @@
+"""Absolute paths of the repository, so scripts and notebooks work from any working directory."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS_DIR = ROOT / "datasets"
+# Generated demo data (git-ignored). Override with REPRO_DEMO_DATA to keep it elsewhere.
+DEMO_DATA_DIR = Path(os.environ.get("REPRO_DEMO_DATA", DATASETS_DIR / "generated"))
+# Real data: one folder per dataset name, e.g. datasets/real/UvA-NEMO (git-ignored). Override with REPRO_REAL_DATA.
+REAL_DATA_DIR = Path(os.environ.get("REPRO_REAL_DATA", DATASETS_DIR / "real"))
+RESULTS_DIR = Path(os.environ.get("REPRO_RESULTS", ROOT / "results"))
+RAW_RESULTS_DIR = RESULTS_DIR / "raw"
+TABLES_DIR = RESULTS_DIR / "tables"
+FIGURES_DIR = ROOT / "figures"
+NOTEBOOKS_DIR = ROOT / "notebooks"
+TEMPLATES_DIR = NOTEBOOKS_DIR / "templates"
+# Folder beside the checkout with real label files (never copied into the repository).
+SHARED_REALDATA_DIR = ROOT.parent / "shared" / "realdata"
+
+
+def data_root(dataset: str, profile: str, override: str | None = None) -> Path:
+    """Where a dataset lives: an explicit override, else generated demo data (demo) or datasets/real (paper)."""
+    if override:
+        return Path(override).expanduser().resolve()
+    return (DEMO_DATA_DIR if profile == "demo" else REAL_DATA_DIR) / dataset

