@@ -1,0 +1,1 @@
+"""HAFEM study: FER datasets, face preprocessing, hybrid model, compound loss, explanations, speed."""
