@@ -1,0 +1,475 @@
+"""Smile datasets (UvA-NEMO, MMI, SPOS, BBC) in the published landmark format, and the torch clip dataset.
+
+Layout of a dataset root (spec §1.2)::
+
+    npy/<video>.mp4.npy (UvA-NEMO) | npy/<video>.npy (others)   one (T, 478, 3) float array per video
+    npy/<video>.json                optional sidecar {"fps", "n_frames", "frames_without_face", "width", ...}
+    labels/<k>/train.json, test.json  optional published folds {video: 1 spontaneous | 0 posed}
+    labels.json                     optional flat {video: 0|1} (used when there are no fold files)
+    subjects.csv                    optional video,subject table (MMI sessions -> subjects)
+
+Arrays are opened memory-mapped (``np.load(mmap_mode="r")``), so a full UvA-NEMO trains with bounded memory.
+Without fold files, folds are generated (stratified, subject-independent, deterministic: :mod:`common.smile.folds`).
+D-Markers are computed once per (data fingerprint, variant, scope, clip length), kept in memory and cached on disk
+under ``datasets/cache/dmarker/``; training only looks rows up.
+
+Frame rate caveat (paper D-Marker, omega = fps): in MMI the spontaneous videos are 29 fps and the posed ones
+25 fps (RPT §4.1), so duration features in seconds differ by class through the frame rate alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from common import io as atomic
+from common.paths import DATASETS_DIR
+from common.registry import Registry
+from common.smile.clips import (CLIP_LEN, N_EVAL_CLIPS, N_LANDMARKS, UVA_LANDMARK_MAX, UVA_LANDMARK_MIN,
+                                eval_window_starts, model_clip, train_window_start)
+from common.smile.dmarker import DMARKER_DIM, SCOPES, DMarkerScaler, check_variant, video_dmarkers
+from common.smile.folds import (Fold, FoldError, assert_subject_independent, generate_folds, labels_of_folds,
+                                load_folds, read_subjects_csv, subject_independent_split, subjects_for)
+
+__all__ = ["SMILE_DATASETS", "SmileDataset", "SmileClips", "Fold", "DataError", "FoldError", "load_smile_dataset",
+           "load_folds", "subject_independent_split", "check_array_header", "check_array_values", "DMarkerScaler",
+           "DMarkerTable"]
+
+SMILE_DATASETS = Registry("smile dataset")
+DEFAULT_CACHE_DIR = DATASETS_DIR / "cache"
+
+
+class DataError(ValueError):
+    """A landmark file, sidecar or dataset folder is unusable; the message names the file and the problem."""
+
+
+# -------------------------------------------------------------------------------------------------- dataset specs
+@dataclass(frozen=True)
+class SmileDatasetSpec:
+    """What differs between the four datasets: file suffix, fold count, default fps and name-derived labels."""
+
+    name: str
+    array_suffix: str
+    n_folds: int
+    default_fps: float
+    label_from_name: Callable[[str], int | None] | None = None
+
+    def __call__(self, root: str | Path, **options) -> "SmileDataset":
+        return SmileDataset(self, root, **options)
+
+
+@dataclass(frozen=True)
+class _label_by_words:  # noqa: N801  (a picklable rule, so DataLoader workers can be spawned)
+    """Label from a word in the (lower-cased) video name: 1 if ``spontaneous`` occurs, 0 if ``posed`` does."""
+
+    posed: str
+    spontaneous: str
+
+    def __call__(self, video: str) -> int | None:
+        low = video.lower()
+        if self.spontaneous in low:
+            return 1
+        if self.posed in low:
+            return 0
+        return None
+
+
+_SPECS = [
+    SmileDatasetSpec("UvA-NEMO", ".mp4.npy", 10, 50.0, _label_by_words("deliberate", "spontaneous")),
+    # MMI labels are not derivable from the session ids; RPT: spontaneous 29 fps, posed 25 fps (see module note).
+    SmileDatasetSpec("MMI", ".npy", 9, 25.0, None),
+    SmileDatasetSpec("SPOS", ".npy", 7, 25.0, _label_by_words("posed_", "spontaneous_")),
+    SmileDatasetSpec("BBC", ".npy", 10, 25.0, _label_by_words("posed_", "genuine_")),
+]
+for _spec in _SPECS:
+    SMILE_DATASETS.register(_spec.name, suffix=_spec.array_suffix, n_folds=_spec.n_folds)(_spec)
+
+
+# ------------------------------------------------------------------------------------------------- array checks
+def check_array_header(path: str | Path) -> tuple[int, np.dtype]:
+    """Open ``path`` memory-mapped and check it is a (T >= 1, 478, 3) floating array; return (T, dtype)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    if size == 0:
+        raise DataError(f"{path}: empty file")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError/EOFError/OSError for damaged headers
+        raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__}: {exc})") from exc
+    if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 3) or arr.shape[0] < 1:
+        raise DataError(f"{path}: shape {arr.shape}, expected (T >= 1, {N_LANDMARKS}, 3)")
+    if arr.dtype.kind != "f":
+        raise DataError(f"{path}: dtype {arr.dtype}, expected a floating type")
+    return int(arr.shape[0]), arr.dtype
+
+
+def check_array_values(arr: np.ndarray, path: str | Path) -> None:
+    """Raise naming the file and first frame if ``arr`` holds NaN or inf."""
+    finite = np.isfinite(arr).all(axis=tuple(range(1, arr.ndim)))
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise DataError(f"{path}: NaN or inf in {bad.size} frame(s), first at frame {int(bad[0])}")
+
+
+# ------------------------------------------------------------------------------------------------- D-Marker table
+@dataclass
+class DMarkerTable:
+    """All precomputed D-Markers of a dataset: ``features`` (rows, 225) and ``offsets`` {video: (first row, n)}."""
+
+    variant: str
+    scope: str
+    clip_len: int
+    features: np.ndarray
+    offsets: Mapping[str, tuple[int, int]]
+    path: Path | None = None  # the on-disk cache the features are memory-mapped from, if any
+
+    def rows(self, video: str) -> np.ndarray:
+        start, n = self.offsets[video]
+        return self.features[start:start + n]
+
+    def __getstate__(self):  # spawned DataLoader workers re-map the cache file instead of receiving a copy
+        state = dict(self.__dict__)
+        if self.path is not None:
+            state["features"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.features is None:
+            self.features = np.load(self.path, mmap_mode="r")
+
+
+# ------------------------------------------------------------------------------------------------------ dataset
+class SmileDataset:
+    """One smile dataset on disk. See the module docstring for the layout; :func:`load_smile_dataset` builds it.
+
+    Attributes: ``name``, ``root``, ``videos`` (sorted), ``labels`` {video: 0|1}, ``subjects`` {video: subject},
+    ``folds`` (list of :class:`Fold`, numeric order), ``problems`` (non-fatal findings, e.g. arrays with no label).
+    """
+
+    def __init__(self, spec: SmileDatasetSpec, root: str | Path, *, cache_dir: str | Path | None | bool = None,
+                 strict: bool = False, n_folds: int | None = None, fold_seed: int = 0,
+                 array_suffix: str | None = None):
+        self.spec = spec
+        self.name = spec.name
+        self.root = Path(root)
+        self.suffix = array_suffix or spec.array_suffix
+        self.problems: list[str] = []
+        self._cache_dir = None if cache_dir is False else Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+        self._tables: dict[tuple, DMarkerTable] = {}
+        self._fingerprint: str | None = None
+        self._checked_values: set[str] = set()
+
+        npy_dir = self.root / "npy"
+        if not npy_dir.is_dir():
+            raise DataError(f"{npy_dir}: landmark folder not found (expected npy/<video>{self.suffix})")
+        arrays = {p.name[: -len(self.suffix)]: p for p in npy_dir.iterdir()
+                  if p.name.endswith(self.suffix) and not p.name.startswith(".")}
+        labels_dir = self.root / "labels"
+        table_path = self.root / "subjects.csv"
+        subject_table = read_subjects_csv(table_path) if table_path.is_file() else None
+
+        if labels_dir.is_dir():
+            folds = load_folds(labels_dir)
+            labels = labels_of_folds(folds)
+            for video in labels:
+                if video not in arrays:
+                    k, split = next((f.k, "train" if video in f.train else "test") for f in folds
+                                    if video in f.labels)
+                    raise DataError(f"{labels_dir / str(k) / (split + '.json')}: names video {video!r} but "
+                                    f"{npy_dir / (video + self.suffix)} does not exist")
+        else:
+            folds = None
+            labels = self._labels_without_folds(arrays)
+
+        extra = sorted(set(arrays) - set(labels))
+        if extra:
+            msg = (f"{len(extra)} array(s) in {npy_dir} have no label/fold entry and are ignored, e.g. "
+                   f"{[arrays[v].name for v in extra[:3]]}")
+            if strict:
+                raise DataError(msg)
+            warnings.warn(msg, stacklevel=3)
+            self.problems.append(msg)
+        self.videos = sorted(labels)
+        self.labels = {v: int(labels[v]) for v in self.videos}
+        self._paths = {v: arrays[v] for v in self.videos}
+        self._n_frames = {v: check_array_header(self._paths[v])[0] for v in self.videos}
+        self._sidecars = {v: self._read_sidecar(v) for v in self.videos}
+
+        if folds is None:
+            self.subjects = subjects_for(self.name, self.videos, subject_table, warn=True)
+            k = n_folds or spec.n_folds
+            n_subjects = len(set(self.subjects.values()))
+            if n_subjects < k:
+                warnings.warn(f"{self.name}: only {n_subjects} subjects, generating {n_subjects} folds instead of {k}",
+                              stacklevel=3)
+                k = n_subjects
+            self.folds = generate_folds(self.videos, self.labels, self.subjects, k, seed=fold_seed)
+        else:
+            self.subjects = subjects_for(self.name, self.videos, subject_table, warn=False)
+            for f in folds:  # published folds are checked too: no subject in both train and test
+                assert_subject_independent(f.train, f.test, self.subjects, f"test of {labels_dir / str(f.k)}")
+            self.folds = folds
+
+    # ---- construction helpers
+    def _labels_without_folds(self, arrays: Mapping[str, Path]) -> dict[str, int]:
+        flat = self.root / "labels.json"
+        if flat.is_file():
+            try:
+                data = json.loads(flat.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{flat}: not valid JSON ({exc})") from exc
+            bad = [(v, lab) for v, lab in data.items() if isinstance(lab, bool) or lab not in (0, 1)]
+            if bad:
+                raise DataError(f"{flat}: labels must be 0 or 1, got {bad[:3]}")
+            missing = [v for v in data if v not in arrays]
+            if missing:
+                raise DataError(f"{flat}: names video {missing[0]!r} but "
+                                f"{self.root / 'npy' / (missing[0] + self.suffix)} does not exist")
+            return {str(v): int(lab) for v, lab in data.items()}
+        rule = self.spec.label_from_name
+        if rule is None:
+            raise DataError(f"{self.root}: no labels/ fold files and no labels.json, and {self.name} labels cannot be "
+                            "derived from the video names")
+        out = {}
+        for video in arrays:
+            lab = rule(video)
+            if lab is None:
+                raise DataError(f"{arrays[video]}: cannot derive a posed/spontaneous label from the name {video!r}")
+            out[video] = lab
+        if not out:
+            raise DataError(f"{self.root / 'npy'}: no arrays named *{self.suffix}")
+        return out
+
+    def _read_sidecar(self, video: str) -> dict:
+        path = self._paths[video]
+        for cand in (path.with_name(video + ".json"), path.with_name(path.name + ".json")):
+            if cand.is_file():
+                try:
+                    data = json.loads(cand.read_text(encoding="utf-8"))
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{cand}: sidecar is not valid JSON ({exc})") from exc
+                if not isinstance(data, dict):
+                    raise DataError(f"{cand}: sidecar must be a JSON object")
+                fps = data.get("fps")
+                if fps is not None and not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+                    raise DataError(f"{cand}: fps must be a positive number, got {fps!r}")
+                n = data.get("n_frames")
+                if n is not None and n != self._n_frames[video]:
+                    raise DataError(f"{cand}: n_frames={n} but {path.name} has {self._n_frames[video]} frames")
+                return data
+        return {}
+
+    # ---- per-video access
+    def array_path(self, video: str) -> Path:
+        return self._paths[video]
+
+    def n_frames(self, video: str) -> int:
+        return self._n_frames[video]
+
+    def sidecar(self, video: str) -> dict:
+        return dict(self._sidecars[video])
+
+    def fps(self, video: str) -> float:
+        """Frame rate from the sidecar, else the dataset's nominal rate (UvA 50, others 25)."""
+        return float(self._sidecars[video].get("fps") or self.spec.default_fps)
+
+    def aspect(self, video: str) -> float:
+        """Frame width / height from the sidecar (undoes MediaPipe's per-axis normalisation), else 1."""
+        side = self._sidecars[video]
+        w, h = side.get("width"), side.get("height")
+        return float(w) / float(h) if w and h else 1.0
+
+    def array(self, video: str, check_values: bool = False) -> np.ndarray:
+        """The (T, 478, 3) array, memory-mapped read-only.
+
+        A fresh map per call (opening costs tens of microseconds): pages are released when the caller drops it, so
+        iterating a whole dataset never keeps every file mapped (bounded resident memory).
+        """
+        arr = np.load(self._paths[video], mmap_mode="r", allow_pickle=False)
+        if check_values and video not in self._checked_values:
+            check_array_values(arr, self._paths[video])
+            self._checked_values.add(video)
+        return arr
+
+    def fingerprint(self) -> str:
+        """sha256 over every array (name, size, shape, dtype, first and last 4 KiB), sidecars and labels."""
+        if self._fingerprint is None:
+            h = hashlib.sha256(f"{self.name}|{self.suffix}".encode())
+            for v in self.videos:
+                path = self._paths[v]
+                size = path.stat().st_size
+                h.update(f"|{v}|{size}|{self._n_frames[v]}|".encode())
+                with open(path, "rb") as fh:
+                    h.update(fh.read(4096))
+                    fh.seek(max(size - 4096, 0))
+                    h.update(fh.read(4096))
+                h.update(json.dumps(self._sidecars[v], sort_keys=True, default=str).encode())
+                h.update(str(self.labels[v]).encode())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
+    def fold(self, k: int) -> Fold:
+        for f in self.folds:
+            if f.k == k:
+                return f
+        raise KeyError(f"{self.name} has folds {[f.k for f in self.folds]}, not {k}")
+
+    # ---- D-Markers
+    def dmarker_table(self, variant: str = "paper", scope: str = "video", clip_len: int = CLIP_LEN,
+                      progress: bool = True) -> DMarkerTable:
+        """Every video's D-Markers (scope "video": 1 row; "clip": one row per window start), computed once."""
+        check_variant(variant)
+        if scope not in SCOPES:
+            raise ValueError(f"unknown D-Marker scope {scope!r}; accepted: {', '.join(SCOPES)}")
+        key = (variant, scope, int(clip_len))
+        if key in self._tables:
+            return self._tables[key]
+        table = self._load_cached_table(key)
+        if table is None:
+            table = self._compute_table(key, progress)
+            if self._cache_dir is not None:
+                self._save_cached_table(table)
+                table = self._load_cached_table(key) or table  # serve from the file-backed map
+        self._tables[key] = table
+        return table
+
+    def _cache_paths(self, key) -> tuple[Path, Path] | None:
+        if self._cache_dir is None:
+            return None
+        variant, scope, clip_len = key
+        folder = self._cache_dir / "dmarker" / f"{self.name}-{self.fingerprint()[:20]}"
+        stem = f"{variant}-{scope}-L{clip_len}"
+        return folder / f"{stem}.npy", folder / f"{stem}.json"
+
+    def _load_cached_table(self, key) -> DMarkerTable | None:
+        paths = self._cache_paths(key)
+        if paths is None or not paths[1].is_file() or not paths[0].is_file():
+            return None
+        try:
+            index = json.loads(paths[1].read_text())
+            feats = np.load(paths[0], mmap_mode="r")
+        except (OSError, ValueError):
+            return None  # an unreadable cache is recomputed
+        offsets = {v: tuple(index["offsets"][v]) for v in self.videos if v in index["offsets"]}
+        if len(offsets) != len(self.videos) or feats.ndim != 2 or feats.shape[1] != DMARKER_DIM:
+            return None
+        return DMarkerTable(*key, feats, offsets, paths[0])
+
+    def _save_cached_table(self, table: DMarkerTable) -> None:
+        paths = self._cache_paths((table.variant, table.scope, table.clip_len))
+        if paths is None:
+            return
+        atomic.save_npy(paths[0], np.ascontiguousarray(table.features))
+        atomic.write_json(paths[1], {"dataset": self.name, "fingerprint": self.fingerprint(),
+                                     "variant": table.variant, "scope": table.scope, "clip_len": table.clip_len,
+                                     "offsets": {v: list(o) for v, o in table.offsets.items()}})
+
+    def _compute_table(self, key, progress: bool) -> DMarkerTable:
+        from tqdm.auto import tqdm
+
+        variant, scope, clip_len = key
+        offsets, row = {}, 0
+        for v in self.videos:  # rows per video are known from the headers: fill one preallocated table
+            n_rows = 1 if scope == "video" else max(self._n_frames[v] - clip_len + 1, 1)
+            offsets[v] = (row, n_rows)
+            row += n_rows
+        features = np.empty((row, DMARKER_DIM), dtype=np.float32)
+        for v in tqdm(self.videos, desc=f"D-Marker {self.name} {variant}/{scope}", disable=not progress,
+                      leave=False):
+            seq = np.array(self.array(v))  # read once (then unmapped): value check and features
+            check_array_values(seq, self._paths[v])
+            start, n_rows = offsets[v]
+            features[start:start + n_rows] = video_dmarkers(seq, variant, self.fps(v), scope, clip_len,
+                                                            aspect=self.aspect(v))
+        return DMarkerTable(variant, scope, clip_len, features, offsets)
+
+
+def load_smile_dataset(name: str, root: str | Path, **options) -> SmileDataset:
+    """Load dataset ``name`` (a :data:`SMILE_DATASETS` key) from ``root``.
+
+    Options: ``cache_dir`` (D-Marker cache root; False = memory only), ``strict`` (arrays without a label are an
+    error instead of a warning), ``n_folds`` / ``fold_seed`` (for generated folds), ``array_suffix``.
+    """
+    return SMILE_DATASETS.get(name)(root, **options)
+
+
+# --------------------------------------------------------------------------------------------------- torch dataset
+try:
+    from torch.utils.data import Dataset as _TorchDataset
+except ImportError:  # the data tools work without torch; SmileClips needs it
+    _TorchDataset = object
+
+
+class SmileClips(_TorchDataset):
+    """16-frame landmark clips plus their D-Markers for training (one window per item) or evaluation (n windows).
+
+    Train item: {"clip": (L, 478, 3) float32 normalised, "dmarker": (225,), "label": scalar, "index": int};
+    eval item: "clip" (n_eval_clips, L, 478, 3), "dmarker" (n_eval_clips, 225). Training windows are re-drawn by
+    :meth:`set_epoch` as a function of (seed, epoch, index); evaluation windows are fixed by (seed, index).
+    ``scaler`` must be a :class:`DMarkerScaler` fitted on the training fold only (see :meth:`dmarker_features`).
+    """
+
+    def __init__(self, dataset: SmileDataset, videos: Sequence[str], mode: str = "train", clip_len: int = CLIP_LEN,
+                 n_eval_clips: int = N_EVAL_CLIPS, seed: int = 0, dmarker_variant: str = "paper",
+                 dmarker_scope: str = "video", scaler: DMarkerScaler | None = None,
+                 window_sampling: str = "all_starts", norm_range=(UVA_LANDMARK_MIN, UVA_LANDMARK_MAX)):
+        if mode not in ("train", "eval"):
+            raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        unknown = [v for v in videos if v not in dataset.labels]
+        if unknown:
+            raise DataError(f"{dataset.name}: {len(unknown)} video(s) not in the dataset, e.g. {unknown[:3]}")
+        if clip_len < 1 or n_eval_clips < 1:
+            raise ValueError("clip_len and n_eval_clips must be >= 1")
+        self.dataset, self.videos, self.mode = dataset, list(videos), mode
+        self.clip_len, self.n_eval_clips, self.seed = int(clip_len), int(n_eval_clips), int(seed)
+        self.window_sampling, self.norm_range = window_sampling, norm_range
+        self.scaler = scaler
+        self.table = dataset.dmarker_table(dmarker_variant, dmarker_scope, self.clip_len)
+        self.scope = dmarker_scope
+        self.labels = np.array([dataset.labels[v] for v in self.videos], dtype=np.float32)
+        self._n_frames = [dataset.n_frames(v) for v in self.videos]
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def starts(self, index: int) -> np.ndarray:
+        """Window start(s) of item ``index`` under the current epoch (train: 1, eval: n_eval_clips)."""
+        n = self._n_frames[index]
+        if self.mode == "train":
+            return np.array([train_window_start(n, self.seed, self.epoch, index, self.clip_len, self.window_sampling)])
+        return eval_window_starts(n, self.seed, index, self.n_eval_clips, self.clip_len, self.window_sampling)
+
+    def _dmarker_rows(self, index: int, starts: np.ndarray) -> np.ndarray:
+        rows = self.table.rows(self.videos[index])
+        out = rows[starts] if self.scope == "clip" else np.repeat(rows[:1], len(starts), axis=0)
+        out = np.asarray(out, dtype=np.float32)
+        return self.scaler.transform(out) if self.scaler is not None else out
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        arr = self.dataset.array(self.videos[index])
+        starts = self.starts(index)
+        clips = np.stack([model_clip(arr, int(s), self.clip_len, *self.norm_range) for s in starts])
+        dm = self._dmarker_rows(index, starts)
+        if self.mode == "train":
+            clips, dm = clips[0], dm[0]
+        return {"clip": torch.from_numpy(clips), "dmarker": torch.from_numpy(np.ascontiguousarray(dm)),
+                "label": torch.tensor(self.labels[index], dtype=torch.float32), "index": index}
+
+    def dmarker_features(self) -> np.ndarray:
+        """Raw (unscaled) D-Markers of these videos: (n_videos, 225) for scope video, all windows for scope clip."""
+        return np.concatenate([np.asarray(self.table.rows(v), dtype=np.float32) for v in self.videos])
