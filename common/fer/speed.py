@@ -1,0 +1,219 @@
+"""Inference speed: model-only and end-to-end (decode -> detect -> align -> CLAHE -> model) frames per second.
+
+Every figure states threads, device, precision and batch size, and is taken after a warm-up. ``onnx_session``
+exports a model to ONNX and runs it with ONNX Runtime (on CPU it fuses BatchNorm/activations and usually beats eager
+PyTorch at batch 1). The end-to-end path uses :func:`common.fer.preprocess.preprocess_image` (MediaPipe detection, 5
+keypoints, 1.3x box, eye alignment, bicubic crop, CLAHE on L), timed per frame from the encoded JPEG bytes.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+# the deployable configuration: Lite0 backbone (packaged ImageNet weights) and a slim transformer
+CPU_DEPLOY = {"backbone": "efficientnet_lite0", "pretrained_path": "package:efficientnet_lite0", "input_size": 128,
+              "token_grid": 4, "dim": 192, "depth": 2, "heads": 4, "ff_dim": 384, "dropout": 0.0}
+PAPER_SIZE = {"backbone": "efficientnet_b5", "pretrained_path": "", "input_size": 224, "token_grid": 7,
+              "dim": 2048, "depth": 6, "heads": 8, "ff_dim": 4096, "dropout": 0.0}
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    # subnormal floats (common with the ImageNet Lite0 weights) are up to ~10x slower on x86: flush them to zero
+    torch.set_flush_denormal(True)
+    info = {"device": device, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "flush_denormal": True}
+    try:
+        info["load_average_1min"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _timed(step: Callable[[], Any], warmup: int, seconds: float, min_iters: int = 5, sync: Callable = lambda: None
+           ) -> tuple[int, float, list[float]]:
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_iters or time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t)
+    return len(times), sum(times), times
+
+
+@torch.inference_mode()
+def model_fps(model: nn.Module, input_size: int, batch_size: int = 1, device: str = "cpu", seconds: float = 3.0,
+              warmup: int = 3, precision: str = "fp32") -> dict[str, Any]:
+    """Images per second of ``model`` alone on random input (eager PyTorch)."""
+    env = environment(device)
+    model = model.eval().to(device)
+    x = torch.randn(batch_size, 3, input_size, input_size, device=device)
+    if precision == "fp16":
+        if not device.startswith("cuda"):
+            raise ValueError("fp16 timing is for GPUs; CPU runs fp32")
+        model, x = model.half(), x.half()
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    n, total, times = _timed(lambda: model(x), warmup, seconds, sync=sync)
+    return {"what": "model only", "runtime": "pytorch eager", "fps": n * batch_size / total,
+            "ms_per_batch_median": 1000 * float(np.median(times)), "batch_size": batch_size,
+            "input_size": input_size, "precision": precision, "iterations": n, **env}
+
+
+def export_onnx(model: nn.Module, input_size: int, path: str | Path) -> Path:
+    """Export with a dynamic batch axis (legacy TorchScript exporter: no onnxscript dependency)."""
+    from common import io as atomic
+
+    model = model.eval().cpu()
+    x = torch.randn(1, 3, input_size, input_size)
+    # grad mode on: the fused TransformerEncoderLayer fast path (no ONNX symbolic) is only taken without grad
+    with atomic.atomic_path(path) as tmp:
+        torch.onnx.export(model, (x,), str(tmp), input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
+                          dynamo=False)
+    return Path(path)
+
+
+def onnx_session(path: str | Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or torch.get_num_threads()
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_fps(session, input_size: int, batch_size: int = 1, seconds: float = 3.0, warmup: int = 3) -> dict[str, Any]:
+    env = environment("cpu")
+    x = np.random.default_rng(0).standard_normal((batch_size, 3, input_size, input_size)).astype(np.float32)
+    n, total, times = _timed(lambda: session.run(None, {"image": x}), warmup, seconds)
+    opts = session.get_session_options()
+    return {"what": "model only", "runtime": "onnxruntime CPU", "fps": n * batch_size / total,
+            "ms_per_batch_median": 1000 * float(np.median(times)), "batch_size": batch_size,
+            "input_size": input_size, "precision": "fp32", "iterations": n, "ort_threads": opts.intra_op_num_threads,
+            **env}
+
+
+def encode_frames(images: Sequence[np.ndarray], quality: int = 90) -> list[bytes]:
+    """RGB uint8 images -> JPEG bytes (what a camera or a file reader hands over)."""
+    import cv2
+
+    out = []
+    for img in images:
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        out.append(buf.tobytes())
+    return out
+
+
+def make_pipeline(input_size: int, crop_size: int | None = None) -> Callable[[bytes], np.ndarray]:
+    """bytes -> decode -> detect -> align (1.3x box, eyes) -> bicubic crop -> CLAHE -> normalised (3, S, S)."""
+    import cv2
+
+    from common.fer.augment import eval_transform
+    from common.fer.preprocess import PreprocessConfig, preprocess_image
+
+    config = PreprocessConfig(alignment="5point", size=crop_size or input_size)
+    tf = eval_transform(input_size)
+    mean = np.array([0.485, 0.456, 0.406], np.float32) * 255
+    inv_std = 1.0 / (np.array([0.229, 0.224, 0.225], np.float32) * 255)
+
+    def to_input(face: np.ndarray) -> torch.Tensor:
+        if face.shape[:2] != (input_size, input_size):
+            return tf(face)
+        # the crop already has the input size: eval_transform reduces to ImageNet normalisation, done in NumPy
+        return torch.from_numpy(np.ascontiguousarray(((face.astype(np.float32) - mean) * inv_std).transpose(2, 0, 1)))
+
+    def run(frame: bytes) -> torch.Tensor:
+        bgr = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError("frame is not a decodable image")
+        face = preprocess_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), config, source="benchmark frame")
+        return to_input(face.image)
+
+    return run
+
+
+def end_to_end_fps(infer: Callable[[torch.Tensor], Any], frames: Sequence[bytes], input_size: int,
+                   batch_size: int = 1, seconds: float = 3.0, warmup: int = 3, runtime: str = "pytorch eager"
+                   ) -> dict[str, Any]:
+    """Frames per second from JPEG bytes to logits; frames cycle through ``frames``; batch = consecutive frames."""
+    env = environment("cpu")
+    pipeline = make_pipeline(input_size)
+    state = {"k": 0}
+
+    def step():
+        batch = []
+        for _ in range(batch_size):
+            batch.append(pipeline(frames[state["k"] % len(frames)]))
+            state["k"] += 1
+        return infer(torch.stack(batch))
+
+    n, total, times = _timed(step, warmup, seconds)
+    # one extra pass to split the time between preprocessing and the model
+    t = time.perf_counter()
+    xs = [pipeline(frames[i % len(frames)]) for i in range(batch_size)]
+    t_pre = time.perf_counter() - t
+    t = time.perf_counter()
+    infer(torch.stack(xs))
+    t_model = time.perf_counter() - t
+    return {"what": "end to end (decode, MediaPipe detect, align, CLAHE, model)", "runtime": runtime,
+            "fps": n * batch_size / total, "ms_per_batch_median": 1000 * float(np.median(times)),
+            "preprocess_ms_per_frame": 1000 * t_pre / batch_size, "model_ms_per_batch": 1000 * t_model,
+            "batch_size": batch_size, "input_size": input_size, "precision": "fp32", "iterations": n,
+            "frame_shape_note": "frames decoded from JPEG", **env}
+
+
+def torch_infer(model: nn.Module) -> Callable[[torch.Tensor], Any]:
+    model.eval()
+
+    @torch.inference_mode()
+    def infer(x: torch.Tensor):
+        return model(x)
+
+    return infer
+
+
+def onnx_infer(session) -> Callable[[torch.Tensor], Any]:
+    return lambda x: session.run(None, {"image": x.numpy()})
+
+
+def build_speed_model(config: Mapping[str, Any], num_classes: int = 7) -> nn.Module:
+    from common.fer.model import HAFEM
+
+    kw = {k: v for k, v in config.items() if k != "input_size"}
+    return HAFEM(num_classes=num_classes, **kw).eval()
+
+
+def sample_frames(n: int = 4, size: tuple[int, int] = (640, 480)) -> list[bytes]:
+    """Real face photographs shipped with scikit-image (astronaut) placed on a camera-sized frame, as JPEG."""
+    import cv2
+    from skimage import data
+
+    face = data.astronaut()
+    w, h = size
+    frames = []
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        canvas = np.full((h, w, 3), 90, np.uint8)
+        scale = 0.75 + 0.1 * k
+        f = cv2.resize(face, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:h, :w]
+        x0 = int(rng.integers(0, max(w - f.shape[1], 1)))
+        y0 = int(rng.integers(0, max(h - f.shape[0], 1)))
+        canvas[y0:y0 + f.shape[0], x0:x0 + f.shape[1]] = f
+        frames.append(canvas)
+    return encode_frames(frames)

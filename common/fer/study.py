@@ -1,0 +1,149 @@
+"""The HAFEM study's parameters and profiles (one notebook per FER dataset).
+
+``paper`` holds the published settings (HAFEM §3–4); where the paper is silent (batch size, dropout, smoothing ε,
+number of seeds) the value is ours and its help text says so. ``demo`` shrinks everything so the four demo notebooks
+together finish in under 15 minutes on 2 CPU cores: the Lite0 backbone with its packaged ImageNet weights (a real
+fine-tune), a slim 2-layer transformer, 64-px inputs and a few hundred images per split.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from common.config import STUDIES, Param, StudySpec, base_params, non_negative, positive, unit_interval
+
+FER_DATASET_NAMES = ("FER2013", "RAF-DB", "AffectNet", "FERPlus")
+COMPARISON_DATASET = "FER2013"  # the paper's comparison table, ablation and zero-shot study use FER2013 only
+
+
+def _model_names() -> list[str]:
+    from common.fer.model import MODELS
+
+    return MODELS.list()
+
+
+def _timm_name(value: str) -> str | None:
+    import timm
+
+    return None if timm.is_model(value) else "not a timm model name (timm.list_models() lists them)"
+
+
+def _seed_list(value: str) -> str | None:
+    if value == "":
+        return None
+    try:
+        seeds = [int(s) for s in value.split(",")]
+    except ValueError:
+        return "must be comma-separated non-negative integers, e.g. '0,1,2'"
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        return "seeds must be distinct and >= 0"
+    return None
+
+
+def _targets(value: str) -> str | None:
+    bad = [t for t in value.split(",") if t and t not in ("RAF-DB", "AffectNet")]
+    return f"zero-shot targets must be RAF-DB and/or AffectNet, got {bad}" if bad else None
+
+
+def parse_seeds(cfg: Mapping[str, Any]) -> list[int]:
+    """``seeds`` as a list; empty means just ``seed``."""
+    return [int(s) for s in cfg["seeds"].split(",")] if cfg["seeds"] else [int(cfg["seed"])]
+
+
+def _cross_check(cfg: Mapping[str, Any]) -> str | None:
+    if cfg["dim"] % cfg["heads"]:
+        return f"dim={cfg['dim']} must be divisible by heads={cfg['heads']}"
+    if cfg["comparisons"] == "all" and cfg["dataset"] != COMPARISON_DATASET:
+        return (f"comparisons='all' (ablation, baselines, zero-shot, tuning) runs on {COMPARISON_DATASET} only, as in "
+                f"the paper; dataset is {cfg['dataset']!r}. Use 'auto' or 'none'.")
+    if cfg["warmup_epochs"] > cfg["epochs"]:
+        return f"warmup_epochs={cfg['warmup_epochs']} exceeds epochs={cfg['epochs']}"
+    if cfg["lr_min"] > cfg["lr_max"]:
+        return f"lr_min={cfg['lr_min']} exceeds lr_max={cfg['lr_max']}"
+    return None
+
+
+HAFEM = StudySpec("hafem", template="hafem_study.py", cross_check=_cross_check)
+HAFEM.add(*base_params(lambda: FER_DATASET_NAMES, lambda: ("hafem",), "FER2013", "hafem"))
+HAFEM.add(
+    Param("epochs", int, None, "training epochs (paper 140)", check=positive),
+    Param("seeds", str, None, "comma-separated seeds trained per configuration, e.g. '0,1,2'; empty = just `seed`",
+          check=_seed_list),
+    # model
+    Param("backbone", str, None, "timm backbone of HAFEM (paper efficientnet_b5)", check=_timm_name),
+    Param("pretrained_path", str, None, "ImageNet weights of the backbone: a local timm checkpoint, "
+          "'package:efficientnet_lite0' (packaged Lite0 weights), or '' = none available offline (random init)"),
+    Param("baseline_weights_dir", str, "", "folder with <timm name>.pth ImageNet checkpoints for the baselines; "
+          "'' = none (baselines train from random init)"),
+    Param("input_size", int, None, "square input side in pixels (paper 224)", check=positive),
+    Param("token_grid", int, None, "feature map pooled to k x k tokens (paper 7 -> 49 tokens)", check=positive),
+    Param("dim", int, None, "transformer width d_model (paper 2048)", check=positive),
+    Param("depth", int, None, "transformer layers (paper 6)", check=positive),
+    Param("heads", int, None, "attention heads (paper 8)", check=positive),
+    Param("ff_dim", int, None, "transformer feed-forward width (paper 4096)", check=positive),
+    Param("dropout", float, 0.1, "dropout in the transformer and before the head (not stated in the paper)",
+          check=unit_interval),
+    # loss
+    Param("loss", str, "compound", "compound = 0.60 CE + 0.25 center + 0.15 DLS; ce = cross-entropy only",
+          choices=("compound", "ce")),
+    Param("w_ce", float, 0.60, "compound loss weight of cross-entropy", check=non_negative),
+    Param("w_center", float, 0.25, "compound loss weight of the center loss", check=non_negative),
+    Param("w_dls", float, 0.15, "compound loss weight of distribution-aware label smoothing", check=non_negative),
+    Param("smoothing", float, 0.1, "DLS smoothing mass epsilon (not stated in the paper)", check=unit_interval),
+    # optimisation
+    Param("batch_size", int, None, "mini-batch size (not stated in the paper)", check=positive),
+    Param("lr_max", float, 1e-3, "peak learning rate after warm-up", check=positive),
+    Param("lr_min", float, 1e-6, "final learning rate of the cosine schedule", check=positive),
+    Param("warmup_epochs", int, None, "linear warm-up epochs (paper 10)", check=non_negative),
+    Param("weight_decay", float, 5e-4, "AdamW weight decay", check=non_negative),
+    Param("layer_decay", float, 0.9, "layer-wise lr decay per backbone block", check=unit_interval),
+    Param("patience", int, None, "early-stopping patience in epochs on validation macro-F1 (paper 20)",
+          check=positive),
+    Param("mixup_prob", float, 0.4, "probability of mixup per batch", check=unit_interval),
+    Param("mixup_alpha", float, 0.4, "mixup Beta(alpha, alpha)", check=positive),
+    Param("augment", bool, True, "the paper's seven training augmentations (mixup is controlled separately)"),
+    # data
+    Param("max_train", int, None, "cap on training images (stratified subsample), 0 = all", check=non_negative),
+    Param("max_eval", int, None, "cap on validation and test images each, 0 = all", check=non_negative),
+    Param("ferplus_mode", str, "majority", "FER+ training label mode (val/test always majority)",
+          choices=("majority", "probability", "crossentropy")),
+    Param("alignment", str, "auto", "face alignment: auto = none for already-aligned sets (FER2013, FERPlus, RAF-DB "
+          "aligned), 68point with the dataset's own landmarks where shipped (AffectNet csv), else 5point (MediaPipe)",
+          choices=("auto", "5point", "68point", "none")),
+    Param("on_no_face", str, "error", "an image without a detectable face: error (names the file), skip (counted "
+          "in the split report) or unaligned (used resized, counted); the paper does not say",
+          choices=("error", "skip", "unaligned")),
+    Param("affectnet_classes", int, 8, "AffectNet protocol: 7 or 8 classes", choices=(7, 8)),
+    # sections
+    Param("comparisons", str, "auto", "ablation ladder, Table-3 baselines, zero-shot and loss/lr search: "
+          "auto = on FER2013 only (as in the paper), all = force (FER2013 only), none = full model only",
+          choices=("auto", "all", "none")),
+    Param("zeroshot_targets", str, "RAF-DB,AffectNet", "datasets the FER2013 model is tested on zero-shot",
+          check=_targets),
+    Param("tune_trials", int, None, "optuna TPE trials over the loss weights and lr (0 = skip)", check=non_negative),
+    Param("tune_epochs", int, None, "epochs per tuning trial", check=positive),
+    Param("explain", bool, True, "Grad-CAM maps per class and SHAP attributions on the head's input features"),
+    Param("shap_samples", int, None, "validation samples explained by SHAP", check=positive),
+    Param("measure_speed", bool, True, "record fps_model (batch 1, after warm-up) of the trained model"),
+    Param("device", str, "auto", "auto = cuda when available, else cpu", choices=("auto", "cpu", "cuda")),
+    Param("threads", int, None, "torch CPU threads, 0 = torch's default", check=non_negative),
+    Param("num_workers", int, 0, "DataLoader worker processes", check=non_negative),
+)
+HAFEM.profiles = {
+    "demo": {
+        "epochs": 3, "seeds": "0,1", "backbone": "efficientnet_lite0", "pretrained_path": "package:efficientnet_lite0",
+        "input_size": 64, "token_grid": 3, "dim": 128, "depth": 2, "heads": 4, "ff_dim": 256,
+        "batch_size": 32, "warmup_epochs": 1, "patience": 3, "max_train": 320, "max_eval": 120,
+        "tune_trials": 3, "tune_epochs": 1, "shap_samples": 24,
+        # one thread: with two, a busy 2-core machine makes PyTorch's OpenMP workers wait on each other (measured
+        # 85 FPS with one thread vs 0.5 FPS with two for the same model under load)
+        "threads": 1,
+    },
+    "paper": {
+        "epochs": 140, "seeds": "0,1,2,3,4", "backbone": "efficientnet_b5", "pretrained_path": "",
+        "input_size": 224, "token_grid": 7, "dim": 2048, "depth": 6, "heads": 8, "ff_dim": 4096,
+        "batch_size": 64, "warmup_epochs": 10, "patience": 20, "max_train": 0, "max_eval": 0,
+        "tune_trials": 30, "tune_epochs": 20, "shap_samples": 200, "threads": 0,
+    },
+}
+STUDIES.register("hafem")(HAFEM)

@@ -1,0 +1,141 @@
+import pytest
+import torch
+
+from common.fer.model import (
+    CBAM,
+    HAFEM,
+    LITE0_PACKAGE,
+    MODELS,
+    NOT_REBUILDABLE,
+    WeightsUnavailableError,
+    build_fer_model,
+    count_parameters,
+    lite0_package_file,
+    map_state_in_order,
+    model_from_checkpoint,
+)
+from tests.fer_model.conftest import TINY
+
+TINY_CFG = {"backbone": "efficientnet_lite0", "pretrained_path": "", **TINY}
+
+
+@pytest.mark.parametrize("size", [32, 48, 80])
+def test_hafem_any_input_size_gives_logits_and_pooled_features(size):
+    model = HAFEM("efficientnet_lite0", num_classes=7, dim=16, depth=1, heads=2, ff_dim=32, token_grid=3)
+    logits, feats = model(torch.randn(2, 3, size, size), return_features=True)
+    assert logits.shape == (2, 7) and feats.shape == (2, 16)
+    assert model.transformer.pos.shape == (1, 9, 16)  # k x k tokens with learnable positions
+
+
+@pytest.mark.parametrize("variant,feat_dim", [("hafem", 16), ("hafem_no_cbam", 16), ("backbone_only", 1280),
+                                              ("resnet18", 512), ("swin_demo", 96)])
+def test_registry_variants_build_and_run(variant, feat_dim):
+    model = build_fer_model(TINY_CFG, 5, variant)
+    logits, feats = model(torch.randn(2, 3, 32, 32), return_features=True)
+    assert logits.shape == (2, 5) and feats.shape == (2, feat_dim)
+    assert "no ImageNet weights" in model.weights_note  # said plainly, never downloaded
+
+
+def test_ablation_rungs_differ_only_in_the_named_component():
+    full = build_fer_model(TINY_CFG, 7, "hafem")
+    no_cbam = build_fer_model(TINY_CFG, 7, "hafem_no_cbam")
+    assert isinstance(full.cbam, CBAM) and isinstance(no_cbam.cbam, torch.nn.Identity)
+    assert not build_fer_model(TINY_CFG, 7, "backbone_only").use_transformer
+
+
+def test_paper_baselines_registered_and_unrebuildable_ones_explained():
+    for name in ("resnet50", "vit_base_patch16_224", "efficientnet_b4", "swin_tiny_patch4_window7_224"):
+        assert name in MODELS
+    assert {"VGGFace2 TL", "CNN+LSTM", "GAN-Aug", "Cross-Attn", "DualPath CNN"} <= set(NOT_REBUILDABLE)
+
+
+def test_cbam_is_channel_then_spatial():
+    torch.manual_seed(0)
+    cbam = CBAM(32, reduction=16)
+    x = torch.randn(2, 32, 5, 5)
+    x1 = x * cbam.channel(x)
+    expected = x1 * cbam.spatial(x1)
+    assert torch.allclose(cbam(x), expected)
+    assert cbam.channel.mlp[0].out_channels == 2  # reduction 16
+
+
+def test_width_must_divide_heads():
+    with pytest.raises(ValueError, match="divisible"):
+        HAFEM("efficientnet_lite0", dim=18, heads=4, depth=1, ff_dim=8)
+
+
+def test_missing_pretrained_file_is_a_clear_error(tmp_path):
+    with pytest.raises(WeightsUnavailableError, match="not found"):
+        HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained_path=str(tmp_path / "none.pth"))
+
+
+def test_lite0_package_weights_map_strictly_and_classify_imagenet():
+    """The 247 packaged tensors fill timm's efficientnet_lite0 one-to-one; the cat photo is an Egyptian cat (285)."""
+    import timm
+    from skimage import data
+
+    source = torch.load(lite0_package_file(), map_location="cpu", weights_only=True)
+    model = timm.create_model("efficientnet_lite0", pretrained=False).eval()
+    mapped = map_state_in_order(source, model.state_dict())
+    assert len([k for k in source if not k.endswith("num_batches_tracked")]) == 247
+    model.load_state_dict(mapped, strict=True)
+    img = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float()[None] / 255
+    img = torch.nn.functional.interpolate(img, size=(224, 224), mode="bilinear", antialias=True)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        top = model((img - mean) / std).argmax(1).item()
+    assert top in (281, 282, 285)  # tabby / tiger cat / Egyptian cat; spec records 285
+
+
+def test_lite0_backbone_loads_package_weights():
+    model = HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained_path=LITE0_PACKAGE)
+    source = torch.load(lite0_package_file(), map_location="cpu", weights_only=True)
+    assert torch.equal(model.backbone.conv_stem.weight, source["_conv_stem.weight"])
+    assert "ImageNet" in model.weights_note
+    with pytest.raises(WeightsUnavailableError):
+        HAFEM("efficientnet_b0", dim=16, depth=1, heads=2, ff_dim=8, pretrained_path=LITE0_PACKAGE)
+
+
+def test_shape_mismatch_in_mapping_names_the_tensor():
+    src = {"a": torch.zeros(3), "b": torch.zeros(2)}
+    dst = {"x": torch.zeros(3), "y": torch.zeros(4)}
+    with pytest.raises(ValueError, match="'b'"):
+        map_state_in_order(src, dst)
+
+
+def test_one_batch_overfit_tiny_hafem():
+    torch.manual_seed(0)
+    model = HAFEM("efficientnet_lite0", num_classes=4, dim=16, depth=1, heads=2, ff_dim=32, token_grid=2, dropout=0.0)
+    x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 4
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():  # train mode: BatchNorm uses this batch's statistics, as during the steps
+        logits = model(x)
+    assert (logits.argmax(1) == y).all()
+    assert torch.nn.functional.cross_entropy(logits, y).item() < 0.1 * first
+
+
+def test_checkpoint_payload_rebuilds_the_same_model():
+    cfg = {**TINY_CFG, "dataset": "FER2013", "profile": "demo", "dropout": 0.1}
+    model = build_fer_model(cfg, 3, "hafem").eval()
+    payload = {"config": cfg, "model_state": model.state_dict(), "variant": "hafem", "classes": ["a", "b", "c"]}
+    rebuilt, rcfg = model_from_checkpoint(payload)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), rebuilt(x))
+    assert rcfg["classes"] == ["a", "b", "c"] and count_parameters(rebuilt) == count_parameters(model)
+    with pytest.raises(ValueError, match="classes"):
+        model_from_checkpoint({**payload, "classes": []})
+
+
+def test_paper_size_model_matches_the_spec_count():
+    """B5 + CBAM(2048) + 6 x (2048, 8 heads, FF 4096): about 230 M parameters (fer-method.md section 5)."""
+    model = HAFEM("efficientnet_b5", num_classes=7)
+    assert model.backbone.num_features == 2048
+    assert 225e6 < count_parameters(model) < 235e6
