@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", nargs="+", default=None, help="variant names or 'all' (default)")
     p.add_argument("--profile", default="demo", help="demo (default) or paper")
     p.add_argument("--seed", nargs="+", type=int, default=[0])
-    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override any study parameter, e.g. --set epochs=5 selection=last")
     p.add_argument("-j", "--jobs", type=int, default=max(1, os.cpu_count() or 1), help="parallel notebooks")
     p.add_argument("--timeout", type=int, default=None, help="seconds per notebook cell (default: none)")

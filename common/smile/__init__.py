@@ -1,0 +1,1 @@
+"""HadaSmileNet study: smile landmark data, D-Marker, MeshSmileNet backbone, fusions, engine."""

@@ -1,0 +1,108 @@
+"""The smile study's parameters and profiles (one notebook per dataset x variant).
+
+Every parameter is a str / int / float / bool, validated before anything runs. ``demo`` = generated data, a reduced
+backbone and a few epochs (CPU seconds per fold, numbers are SYNTHETIC); ``paper`` = the published settings
+(smile-method.md §3, §5) with an honest, validation-based model selection by default.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from common.config import STUDIES, Param, StudySpec, base_params, non_negative, positive, unit_interval
+
+SMILE_DATASET_NAMES = ("UvA-NEMO", "MMI", "SPOS", "BBC")
+SELECTIONS = ("val", "test", "last")
+
+
+def smile_variants() -> list[str]:
+    """Fusion strategies plus baselines (filled from the registries)."""
+    from common.smile.models import variants
+
+    return variants()
+
+
+def _folds_spec(value: str) -> str | None:
+    if value == "all":
+        return None
+    parts = value.split(",")
+    if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        return "must be 'all' or comma-separated fold numbers >= 1, e.g. '1,2,3'"
+    return None
+
+
+def _val_fraction(value: float) -> str | None:
+    return None if 0.0 <= value < 1.0 else "must lie in [0, 1) (0 = no validation split)"
+
+
+SMILE = StudySpec("smile", template="smile_study.py")
+SMILE.add(*base_params(lambda: SMILE_DATASET_NAMES, smile_variants, "UvA-NEMO", "hadamard"))
+SMILE.add(
+    Param("epochs", int, None, "training epochs", check=positive),
+    Param("selection", str, None, "reported / checkpointed epoch: val (subject-independent validation split), test "
+          "(released: best epoch on the test fold, optimistic), last; all three are recorded", choices=SELECTIONS),
+    Param("fusion_impl", str, None, "paper (corrected) or released (as the FUS notebooks, incl. single-key attention "
+          "and the dim-8 bilinear backbone)", choices=("paper", "released")),
+    Param("dmarker_variant", str, None, "D-Marker formulas: paper (RPT) or released (FUS code)",
+          choices=("paper", "released")),
+    Param("dmarker_scope", str, None, "one D-Marker per video or per 16-frame clip (released)",
+          choices=("video", "clip")),
+    Param("dmarker_scaling", str, None, "standard = z-score fitted on the training fold; none = raw (released)",
+          choices=("standard", "none")),
+    Param("window_sampling", str, None, "train windows: all_starts (0..T-L) or released (never the last one)",
+          choices=("all_starts", "released")),
+    Param("backbone", str, None, "deep branch", choices=("meshsmilenet",)),
+    Param("backbone_size", str, None, "size preset: paper (published sizes) or demo (reduced)",
+          choices=("paper", "demo")),
+    Param("n_points", int, None, "landmarks fed to the point encoder (478 = all)", check=positive),
+    Param("knn_k", int, None, "k of the k-NN graph", check=positive),
+    Param("model_dim", int, None, "width of h and of the fusion", check=positive),
+    Param("n_tokens", int, None, "point -> token reduction size", check=positive),
+    Param("spatial_depth", int, None, "depth of the spatial (time/token alternating) transformer", check=positive),
+    Param("temporal_depth", int, None, "depth of the temporal transformer", check=non_negative),
+    Param("dropout", float, None, "dropout everywhere", check=unit_interval),
+    Param("clip_len", int, None, "frames per window", check=positive),
+    Param("n_eval_clips", int, None, "windows averaged per test video", check=positive),
+    Param("batch_size", int, None, "training batch size", check=positive),
+    Param("lr", float, None, "AdamW learning rate", check=positive),
+    Param("weight_decay", float, None, "AdamW weight decay", check=non_negative),
+    Param("lr_step_epoch", int, None, "MultiStepLR milestone (0 = constant learning rate)", check=non_negative),
+    Param("lr_gamma", float, None, "learning-rate factor at the milestone", check=positive),
+    Param("val_fraction", float, None, "share of training subjects held out for validation (0 = none)",
+          check=_val_fraction),
+    Param("patience", int, None, "early stopping on the validation criterion (0 = off)", check=non_negative),
+    Param("folds", str, None, "'all' or comma-separated fold numbers", check=_folds_spec),
+    Param("max_train_minutes", float, None, "cap on one fold's training time (0 = none)", check=non_negative),
+    Param("save_checkpoints", bool, None, "save the selected model of each fold"),
+)
+
+_SHARED = {"selection": "val", "fusion_impl": "paper", "dmarker_variant": "paper", "dmarker_scope": "video",
+           "dmarker_scaling": "standard", "window_sampling": "all_starts", "backbone": "meshsmilenet",
+           "batch_size": 16, "weight_decay": 0.0, "val_fraction": 0.2, "patience": 0, "folds": "all",
+           "max_train_minutes": 0.0, "save_checkpoints": True, "clip_len": 16, "dropout": 0.1}
+SMILE.profiles = {
+    # Reduced: 32 points, k = 6, width 24, 8-frame windows; 3 epochs at a higher learning rate (~1 s per fold).
+    "demo": {**_SHARED, "epochs": 3, "backbone_size": "demo", "n_points": 32, "knn_k": 6, "model_dim": 24,
+             "n_tokens": 4, "spatial_depth": 2, "temporal_depth": 1, "clip_len": 8, "n_eval_clips": 2, "lr": 3e-3,
+             "lr_step_epoch": 0, "lr_gamma": 0.1},
+    # Published: spec §3 sizes, AdamW 5e-4, 300 epochs, step at 299, batch 16, 5 test windows.
+    "paper": {**_SHARED, "epochs": 300, "backbone_size": "paper", "n_points": 478, "knn_k": 20, "model_dim": 256,
+              "n_tokens": 32, "spatial_depth": 6, "temporal_depth": 3, "n_eval_clips": 5, "lr": 5e-4,
+              "lr_step_epoch": 299, "lr_gamma": 0.1},
+}
+
+
+def _cross_check(cfg: Mapping[str, Any]) -> str | None:
+    if cfg["knn_k"] >= cfg["n_points"]:
+        return f"knn_k={cfg['knn_k']} must be smaller than n_points={cfg['n_points']}"
+    if cfg["clip_len"] > 128:
+        return f"clip_len={cfg['clip_len']} exceeds the positional-encoding table (128)"
+    if cfg["selection"] == "val" and cfg["val_fraction"] == 0.0:
+        return "selection='val' needs val_fraction > 0"
+    if cfg["patience"] and cfg["val_fraction"] == 0.0:
+        return "early stopping (patience > 0) needs val_fraction > 0"
+    return None
+
+
+SMILE.cross_check = _cross_check
+STUDIES.register("smile")(SMILE)
