@@ -161,7 +161,7 @@ def execute(run: Run, timeout: int | None = None) -> Outcome:
         with open(log_path, "w") as log:
             pm.execute_notebook(
                 run.notebook, str(folder / "executed.ipynb"), parameters=dict(run.params), kernel_name="python3",
-                cwd=str(ROOT), progress_bar=False, log_output=True, stdout_file=log, stderr_file=log,
+                cwd=str(ROOT), progress_bar=False, log_output=False, stdout_file=log, stderr_file=log,
                 execution_timeout=timeout,
             )
     except BaseException as exc:  # noqa: BLE001 - a failed notebook must not stop the batch

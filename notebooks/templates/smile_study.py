@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # Smile study: one dataset x one variant (fusion or baseline), all folds
+# # Smile study: {{dataset}} × {{variant}}, all folds
 #
 # HadaSmileNet-style genuine-vs-posed smile recognition from MediaPipe landmark sequences
 # (`../shared/spec/smile-method.md` §3-§5). This notebook only calls `common.smile`; it writes raw per-fold results
