@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from common.fer.loss import as_distribution, mixup
+from common.fer.augment import mixup
+from common.fer.loss import as_distribution
 from common.fer.metrics import macro_f1
 
 # ---------------------------------------------------------------------------------------------------------- optimiser
@@ -148,7 +149,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                                            settings.warmup_epochs, settings.epochs))
         images = images.to(settings.device, non_blocking=True)
         q = as_distribution(target.to(settings.device), n_classes)
-        images, q, _ = mixup(images, q, settings.mixup_alpha, settings.mixup_prob, generator)
+        mixed = mixup(images, q, alpha=settings.mixup_alpha, p=settings.mixup_prob, generator=generator)
+        images, q = mixed.x, mixed.y
         with torch.autocast("cuda", enabled=use_amp):
             logits, feats = model(images, return_features=True)
             loss, parts = criterion(logits, feats, q)

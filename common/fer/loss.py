@@ -121,17 +121,3 @@ def compound(num_classes: int, feat_dim: int, class_counts: Sequence[float], wei
 @LOSSES.register("ce")
 def cross_entropy(num_classes: int, **_: object) -> nn.Module:
     return CrossEntropyOnly(num_classes)
-
-
-def mixup(images: torch.Tensor, q: torch.Tensor, alpha: float, prob: float, generator: torch.Generator
-          ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """With probability ``prob``: x = λ x + (1 − λ) x[perm], q = λ q + (1 − λ) q[perm], λ ~ Beta(α, α).
-
-    Draws come from ``generator`` only, so a seed reproduces them; returns λ (1.0 when no mixing happened).
-    """
-    if prob <= 0 or torch.rand((), generator=generator).item() >= prob:
-        return images, q, 1.0
-    # torch's Beta sampler takes no generator; draw λ with NumPy seeded from ``generator`` instead.
-    lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (), generator=generator))).beta(alpha, alpha))
-    perm = torch.randperm(images.shape[0], generator=generator)
-    return lam * images + (1 - lam) * images[perm], lam * q + (1 - lam) * q[perm], lam
