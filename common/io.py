@@ -10,11 +10,16 @@ from typing import Any, Iterator
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` only if the block succeeds."""
+def atomic_path(target: str | os.PathLike, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` only if the block succeeds.
+
+    ``keep_suffix`` ends the temporary name with the target's suffix too, for writers that choose the format by it
+    (e.g. OpenCV's VideoWriter).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    suffix = ".tmp" + (target.suffix if keep_suffix else "")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -58,7 +63,7 @@ def save_torch(target: str | os.PathLike, obj: Any) -> None:
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     """Delete ``.*.tmp`` leftovers of a killed writer under ``folder``; return how many were removed."""
     n = 0
-    for p in Path(folder).rglob(".*.tmp"):
+    for p in Path(folder).rglob(".*.tmp*"):
         p.unlink(missing_ok=True)
         n += 1
     return n

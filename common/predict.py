@@ -387,37 +387,14 @@ class FoundFace:
     n_faces: int
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / union) if union > 0 else 0.0
-
-
-def detect_all_faces(image: np.ndarray, min_score: float = 0.5, pad: float = 0.0) -> list:
-    """Faces from both MediaPipe models, largest first.
-
-    The short-range model alone misses small faces beside a large one (and the full-range model misses some close
-    ones), so both run and a box overlapping an already kept one (IoU > 0.3) counts as the same face.
-    """
-    from common.fer.preprocess import detect_faces
-
-    found = detect_faces(image, min_score, "short", pad=pad) + detect_faces(image, min_score, "full", pad=pad)
-    kept: list = []
-    for face in sorted(found, key=lambda f: f.score, reverse=True):
-        if all(_iou(np.asarray(face.box), np.asarray(k.box)) <= 0.3 for k in kept):
-            kept.append(face)
-    return sorted(kept, key=lambda f: f.area, reverse=True)
-
-
 def find_face(image: np.ndarray, size: int = 224) -> FoundFace | None:
     """HAFEM preprocessing of the largest face (MediaPipe detection, eye alignment, box x1.3, CLAHE), or None."""
-    from common.fer.preprocess import PreprocessConfig, align_face, clahe_lab
+    from common.fer.preprocess import PreprocessConfig, align_face, clahe_lab, detect_faces
 
     cfg = PreprocessConfig(size=size)
-    faces = detect_all_faces(image, cfg.min_score)
+    faces = detect_faces(image, cfg.min_score, "both")
     if not faces and cfg.retry_pad > 0:  # a tight face crop: retry with a border, as the training pipeline does
-        faces = detect_all_faces(image, cfg.min_score, pad=cfg.retry_pad)
+        faces = detect_faces(image, cfg.min_score, "both", pad=cfg.retry_pad)
     if not faces:
         return None
     face = faces[0]

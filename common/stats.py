@@ -234,32 +234,29 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
+def _percentile_bootstrap(n: int, statistic: Callable[[np.ndarray], float], n_boot: int, alpha: float,
+                          seed: int) -> tuple[float, float, float]:
+    """(statistic on all items, low, high): ``statistic`` takes an index array into the n test items."""
+    if n < 2:
+        raise TooFewError(f"n = {n}: no interval")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    boots = np.array([statistic(i) for i in idx])
+    lo, hi = np.quantile(boots, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return statistic(np.arange(n)), float(lo), float(hi)
+
+
 def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int],
                  metric: Callable[[np.ndarray, np.ndarray], float] = accuracy,
                  n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
     """Percentile bootstrap over test samples: (estimate, low, high). Seeded, so the interval is reproducible."""
-    y = np.asarray(y_true)
-    p = np.asarray(y_pred)
-    if len(y) < 2:
-        raise TooFewError(f"n = {len(y)}: no interval")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), size=(n_boot, len(y)))
-    boots = np.array([metric(y[i], p[i]) for i in idx])
-    lo, hi = np.quantile(boots, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return metric(y, p), float(lo), float(hi)
+    y, p = np.asarray(y_true), np.asarray(y_pred)
+    return _percentile_bootstrap(len(y), lambda i: metric(y[i], p[i]), n_boot, alpha, seed)
 
 
 def paired_bootstrap_diff(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int],
                           metric: Callable[[np.ndarray, np.ndarray], float] = accuracy,
                           n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
     """Percentile bootstrap of metric(A) - metric(B), resampling the same test items for both: (diff, low, high)."""
-    y = np.asarray(y_true)
-    a = np.asarray(pred_a)
-    b = np.asarray(pred_b)
-    if len(y) < 2:
-        raise TooFewError(f"n = {len(y)}: no interval")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), size=(n_boot, len(y)))
-    boots = np.array([metric(y[i], a[i]) - metric(y[i], b[i]) for i in idx])
-    lo, hi = np.quantile(boots, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return metric(y, a) - metric(y, b), float(lo), float(hi)
+    y, a, b = np.asarray(y_true), np.asarray(pred_a), np.asarray(pred_b)
+    return _percentile_bootstrap(len(y), lambda i: metric(y[i], a[i]) - metric(y[i], b[i]), n_boot, alpha, seed)

@@ -93,30 +93,45 @@ def _detector(model: str, min_score: float):
                                                      min_detection_confidence=min_score)
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return float(w * h / union) if union > 0 else 0.0
+
+
 def detect_faces(image: np.ndarray, min_score: float = 0.5, model: str = "auto",
                  pad: float = 0.0) -> list[FaceDetection]:
     """MediaPipe faces in an RGB image, largest first, in the image's pixel coordinates.
 
-    ``model``: "short", "full", or "auto" (short range, then full range when the short-range model finds nothing).
+    ``model``: "short", "full", "auto" (short range, then full range when the short-range model finds nothing), or
+    "both" (both models, a box overlapping a kept one with IoU > 0.3 counting as the same face: the short-range model
+    alone misses a small face beside a large one, the full-range model some close ones).
     ``pad`` adds a black border of ``pad`` x the longer side first, which helps on tight face crops.
     """
-    if model not in (*DETECTOR_MODELS, "auto"):
-        raise ValueError(f"detector model must be 'short', 'full' or 'auto', got {model!r}")
+    if model not in (*DETECTOR_MODELS, "auto", "both"):
+        raise ValueError(f"detector model must be 'short', 'full', 'auto' or 'both', got {model!r}")
     rgb = _rgb_uint8(image)
     border = int(round(pad * max(rgb.shape[:2])))
     if border > 0:
         rgb = cv2.copyMakeBorder(rgb, border, border, border, border, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     h, w = rgb.shape[:2]
     faces: list[FaceDetection] = []
-    for name in (("short", "full") if model == "auto" else (model,)):
+    for name in (("short", "full") if model in ("auto", "both") else (model,)):
         result = _detector(name, float(min_score)).process(rgb)
         for d in result.detections or []:
             rb = d.location_data.relative_bounding_box
             box = np.array([rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h]) - border
             kps = np.array([[k.x * w, k.y * h] for k in d.location_data.relative_keypoints], dtype=np.float64) - border
             faces.append(FaceDetection(box, kps, float(d.score[0])))
-        if faces:
+        if faces and model == "auto":
             break
+    if model == "both":
+        kept: list[FaceDetection] = []
+        for face in sorted(faces, key=lambda f: f.score, reverse=True):
+            if all(_iou(face.box, k.box) <= 0.3 for k in kept):
+                kept.append(face)
+        faces = kept
     return sorted(faces, key=lambda f: f.area, reverse=True)
 
 

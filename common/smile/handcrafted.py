@@ -7,12 +7,11 @@ video's score is the mean decision value over the same seeded evaluation windows
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from common.smile.clips import CLIP_LEN, N_EVAL_CLIPS, eval_window_starts
 from common.smile.dmarker import DMarkerScaler
+from common.smile.metrics import binary_metrics
 
 HANDCRAFTED_MODELS = ("svm", "logreg")
 
@@ -33,22 +32,6 @@ def _classifier(model: str, seed: int, C: float | None):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=C, max_iter=5000, random_state=seed)
-
-
-def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
-    """accuracy, balanced_accuracy, f1 (positive = spontaneous), roc_auc (NaN when the test set has one class)."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
-
-    y_true = np.asarray(y_true).astype(int)
-    out = {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y_true, y_score)) if len(np.unique(y_true)) == 2 else math.nan,
-    }
-    # balanced accuracy of a one-class test set is just its recall; sklearn warns, so compute it directly
-    out["balanced_accuracy"] = (float(balanced_accuracy_score(y_true, y_pred)) if len(np.unique(y_true)) == 2
-                                else float(np.mean(np.asarray(y_pred) == y_true)))
-    return out
 
 
 def evaluate_handcrafted(dataset, fold, model: str = "svm", dmarker_variant: str = "paper", seed: int = 0,
@@ -84,8 +67,9 @@ def evaluate_handcrafted(dataset, fold, model: str = "svm", dmarker_variant: str
         scores.append(float(clf.decision_function(scaler.transform(rows)).mean()))
     y_true = np.array([dataset.labels[v] for v in fold.test])
     y_score = np.array(scores)
-    y_pred = (y_score > 0).astype(int)
-    out = binary_metrics(y_true, y_pred, y_score)
+    y_pred = (y_score >= 0).astype(int)
+    # the same metric code as the deep models, thresholding the SVM / logistic decision score at 0
+    out = binary_metrics(y_true, y_score, threshold=0.0)
     out.update(n_train=len(fold.train), n_test=len(fold.test))
     if return_predictions:
         out.update(y_true=y_true.tolist(), y_pred=y_pred.tolist(), y_score=y_score.tolist())

@@ -15,14 +15,12 @@ Outputs, written atomically (the video last, so its presence implies the ground 
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from common.io import save_npy, write_json
+from common.io import atomic_path, save_npy, write_json
 
 FRAME_SIZE = 384
 SMILE_AUS = {6: 0.7, 12: 1.0, 25: 0.6}  # apex intensities
@@ -58,21 +56,15 @@ def intensity_curve(n_frames: int, phases: dict[str, tuple[int, int]]) -> np.nda
 
 
 def _write_mp4(frames_rgb: list[np.ndarray], out_path: Path, fps: float) -> None:
-    """Encode through a temporary file in the same folder (the container is chosen by the .mp4 suffix)."""
+    """Encode through a temporary ``.mp4`` file beside ``out_path`` (OpenCV picks the container by the suffix)."""
     h, w = frames_rgb[0].shape[:2]
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp.mp4", dir=out_path.parent)
-    os.close(fd)
-    try:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    with atomic_path(out_path, keep_suffix=True) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
         if not writer.isOpened():
             raise RuntimeError(f"OpenCV cannot open an mp4v writer for {out_path}")
         for frame in frames_rgb:
             writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
         writer.release()
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def render_smile_frames(seed: int = 0, fps: float = 25, seconds: float = 3.0):
