@@ -8,7 +8,6 @@ rebuilds it alone). Every input problem is raised before the first fold trains.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Mapping
@@ -23,11 +22,12 @@ from torch.utils.data import DataLoader
 from common import paths
 from common.checkpoints import save_checkpoint
 from common.config import get_study
+from common.engine import FitSettings, discard_states, fit, loader_options, resolve_device
 from common.results import RunWriter, open_run
 from common.seeding import seed_everything, torch_generator
 from common.smile.data import SmileClips, SmileDataset, load_smile_dataset, subject_independent_split
 from common.smile.dmarker import DMARKER_DIM, DMarkerScaler
-from common.smile.engine import evaluate, train_one_epoch
+from common.smile.engine import METRICS, TASK
 from common.smile.models import BASELINES, build_from_spec, count_parameters, is_handcrafted, model_spec
 
 SELECTIONS = ("val", "test", "last")
@@ -124,91 +124,73 @@ class FoldResult:
     curves: dict[str, list]
     state: dict | None = None
     scaler: dict | None = None
-    selected_epoch: int | None = None
+    selected_epoch: int | None = None           # 1-based
+    stop_reason: str = ""
 
 
 def make_loaders(dataset: SmileDataset, train: list[str], evals: list[list[str]], *, clip_len: int,
                  n_eval_clips: int, batch_size: int, seed: int, dmarker_variant: str, dmarker_scope: str,
-                 scaling: str = "standard", window_sampling: str = "all_starts"):
-    """(train loader, [eval loaders], scaler state). The scaler is fitted on ``train`` only."""
+                 scaling: str = "standard", window_sampling: str = "all_starts",
+                 loader_kw: Mapping[str, Any] | None = None):
+    """(train loader, [eval loaders], scaler state). The scaler is fitted on ``train`` only.
+
+    ``loader_kw``: extra DataLoader options (:func:`common.engine.loader_options`: pinned memory, workers)."""
     common = {"clip_len": clip_len, "n_eval_clips": n_eval_clips, "seed": seed, "dmarker_variant": dmarker_variant,
-                  "dmarker_scope": dmarker_scope, "window_sampling": window_sampling}
+              "dmarker_scope": dmarker_scope, "window_sampling": window_sampling}
+    loader_kw = dict(loader_kw or {})
     train_ds = SmileClips(dataset, train, mode="train", **common)
     scaler = DMarkerScaler().fit(train_ds.dmarker_features()) if scaling == "standard" else None
     train_ds.scaler = scaler
     # drop_last as released, unless that would leave no batch (tiny folds)
     train_loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=len(train) > batch_size,
-                              generator=torch_generator(seed))
-    eval_loaders = [DataLoader(SmileClips(dataset, v, mode="eval", scaler=scaler, **common), batch_size=batch_size)
-                    if v else None for v in evals]
+                              generator=torch_generator(seed), **loader_kw)
+    eval_loaders = [DataLoader(SmileClips(dataset, v, mode="eval", scaler=scaler, **common), batch_size=batch_size,
+                               **loader_kw) if v else None for v in evals]
     return train_loader, eval_loaders, (scaler.state_dict() if scaler else None)
 
 
-def run_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold, progress=None) -> FoldResult:
-    """Train one fold of a torch variant and evaluate every epoch on validation and test."""
+def fold_identity(cfg: Mapping[str, Any], fold_k: int) -> dict[str, Any]:
+    """What a fold's saved training state must match to be resumed: the study, the fold and the config (minus the
+    settings that only choose which folds run, how often states are saved and whether checkpoints are written)."""
+    ignored = ("folds", "save_checkpoints", "save_state_every", "num_workers")
+    return {"study": "smile", "fold": int(fold_k), "config": {k: v for k, v in cfg.items() if k not in ignored}}
+
+
+def run_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold, progress=None,
+             state_path: Path | None = None) -> FoldResult:
+    """Train one fold of a torch variant through :func:`common.engine.fit`, evaluating every epoch on validation
+    and test; with ``state_path`` the fold resumes from (and keeps) its training state."""
     seed_everything(cfg["seed"])
+    device = resolve_device(cfg["device"])
     train, val = split_train_val(cfg, dataset, fold)
     train_loader, (val_loader, test_loader), scaler = make_loaders(
         dataset, train, [val, list(fold.test)], clip_len=cfg["clip_len"], n_eval_clips=cfg["n_eval_clips"],
         batch_size=cfg["batch_size"], seed=cfg["seed"] + fold.k, dmarker_variant=cfg["dmarker_variant"],
-        dmarker_scope=cfg["dmarker_scope"], scaling=cfg["dmarker_scaling"], window_sampling=cfg["window_sampling"])
+        dmarker_scope=cfg["dmarker_scope"], scaling=cfg["dmarker_scaling"], window_sampling=cfg["window_sampling"],
+        loader_kw=loader_options(device, cfg["num_workers"]))
     model = build_from_spec(model_spec(cfg))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, [cfg["lr_step_epoch"]], cfg["lr_gamma"])
                  if cfg["lr_step_epoch"] > 0 else None)
-    curves: dict[str, list] = {k: [] for k in ("epoch", "lr", "train_loss", "train_accuracy", "val_loss",
-                                               "val_accuracy", "test_loss", "test_accuracy")}
-    best = {"val": None, "test": None}
-    best_key = {"val": (-math.inf, -math.inf), "test": -math.inf}
-    best_state, test_state, since_best, train_seconds, eval_seconds = None, None, 0, 0.0, []
-    cap = cfg["max_train_minutes"] * 60.0
-    for epoch in range(cfg["epochs"]):
-        lr = optimizer.param_groups[0]["lr"]
-        tr = train_one_epoch(model, train_loader, optimizer, epoch, scheduler)
-        train_seconds += tr["seconds"]
-        va = evaluate(model, val_loader) if val_loader is not None else None
-        te = evaluate(model, test_loader)
-        eval_seconds.append(te["seconds"])
-        for key, value in (("epoch", epoch), ("lr", lr), ("train_loss", tr["loss"]),
-                           ("train_accuracy", tr["accuracy"]), ("val_loss", va["loss"] if va else None),
-                           ("val_accuracy", va["accuracy"] if va else None), ("test_loss", te["loss"]),
-                           ("test_accuracy", te["accuracy"])):
-            curves[key].append(value)
-        test_metrics = {m: te[m] for m in ("accuracy", "balanced_accuracy", "f1", "roc_auc")}
-        if va is not None:
-            key = (va["accuracy"], -va["loss"])  # validation accuracy, ties -> lower validation loss
-            if key > best_key["val"]:
-                best_key["val"], best["val"], since_best = key, (epoch, test_metrics), 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                since_best += 1
-        if te["accuracy"] > best_key["test"]:  # released: saved whenever test accuracy improves
-            best_key["test"], best["test"] = te["accuracy"], (epoch, test_metrics)
-            if cfg["selection"] == "test":
-                test_state = copy.deepcopy(model.state_dict())
-        if progress is not None:
-            progress.set_postfix(fold=fold.k, epoch=epoch, loss=f"{tr['loss']:.3f}",
-                                 val=f"{va['accuracy']:.2f}" if va else "-", refresh=False)
-        if cfg["patience"] and since_best >= cfg["patience"]:
-            break
-        if cap and train_seconds > cap:
-            break
-    last_epoch = len(curves["epoch"]) - 1
-    metrics = {"last": {**test_metrics, "best_epoch": float(last_epoch)},
-               "test": {**best["test"][1], "best_epoch": float(best["test"][0])}}
-    if best["val"] is not None:
-        metrics["val"] = {**best["val"][1], "best_epoch": float(best["val"][0])}
-    primary = cfg["selection"] if cfg["selection"] in metrics else "last"
-    if primary == "test":
-        best_state = test_state
-    elif primary == "last":
-        best_state = copy.deepcopy(model.state_dict())
+    settings = FitSettings(epochs=cfg["epochs"], device=str(device), amp=cfg["amp"], grad_clip=cfg["grad_clip"],
+                           patience=cfg["patience"], keep=cfg["selection"], time_cap_minutes=cfg["max_train_minutes"],
+                           state_path=state_path, save_every=cfg["save_state_every"],
+                           identity=fold_identity(cfg, fold.k))
+    out = fit(model, optimizer, train_loader, {"val": val_loader, "test": test_loader}, TASK, settings,
+              scheduler=scheduler)
+    if progress is not None:
+        last = out.selections["last"].metrics
+        progress.set_postfix(fold=fold.k, epochs=out.epochs_run, test=f"{last['test']['accuracy']:.2f}",
+                             val=f"{last['val']['accuracy']:.2f}" if "val" in last else "-", refresh=False)
+    metrics = {sel: {**{m: s.metrics["test"][m] for m in METRICS}, "best_epoch": float(s.epoch)}
+               for sel, s in out.selections.items()}
     # infer_ms_per_video: one test pass (window loading + model on all n_eval_clips windows) per test video
-    extra = {"epochs_run": float(last_epoch + 1), "train_seconds": train_seconds,
+    extra = {"epochs_run": float(out.epochs_run), "train_seconds": out.train_seconds,
+             "time_capped": float(out.stop_reason == "time_cap"),
              **{k: float(v) for k, v in count_parameters(model).items()},
-             "infer_ms_per_video": 1000.0 * float(np.median(eval_seconds)) / len(fold.test)}
-    return FoldResult(fold.k, len(train), len(fold.test), metrics, extra, curves, best_state, scaler,
-                      int(metrics[primary]["best_epoch"]) if primary in metrics else None)
+             "infer_ms_per_video": 1000.0 * float(np.median(out.timings["test"])) / len(fold.test)}
+    return FoldResult(fold.k, len(train), len(fold.test), metrics, extra, out.curves, out.state, scaler,
+                      out.selections[out.kept].epoch, out.stop_reason)
 
 
 def run_handcrafted_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold) -> FoldResult:
@@ -274,7 +256,7 @@ def write_fold(writer: RunWriter, cfg, result: FoldResult, provenance: dict, spe
         save_checkpoint(writer.folder / "checkpoints" / f"fold{result.k}.pt", study="smile", config=dict(cfg),
                         model_state=result.state, provenance=provenance, model_spec=spec,
                         selection=cfg["selection"] if cfg["selection"] in result.metrics else "last",
-                        fold=result.k, epoch=result.selected_epoch, dmarker_scaler=result.scaler)
+                        fold=result.k, best_epoch=result.selected_epoch, dmarker_scaler=result.scaler)
 
 
 def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Path | None = None) -> StudyRun:
@@ -296,18 +278,28 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
                       synthetic_data=cfg["profile"] == "demo" and not cfg["data_root"])
     run = StudyRun(cfg, writer.folder)
     bar = tqdm(folds, desc=f"{cfg['dataset']} {cfg['variant']}", disable=not progress, mininterval=1.0)
+    states = writer.folder / "state"
     for fold in bar:
-        result = run_handcrafted_fold(cfg, dataset, fold) if handcrafted else run_fold(cfg, dataset, fold, bar)
+        result = (run_handcrafted_fold(cfg, dataset, fold) if handcrafted else
+                  run_fold(cfg, dataset, fold, bar, state_path=states / f"fold{fold.k}.pt"))
         write_fold(writer, cfg, result, writer.provenance, spec)
         run.folds.append(result)
     bar.close()
     extra = {"n_folds": len(run.folds), "selections_recorded": sorted({s for r in run.folds for s in r.metrics}),
              "test_selection_note": "selection='test' rows pick the epoch on the test fold (released behaviour); "
-                                    "they are optimistic and kept only to measure that optimism"}
+                                    "they are optimistic and kept only to measure that optimism",
+             "epochs_1_based": True,
+             "stop_reasons": {str(r.k): r.stop_reason for r in run.folds if r.stop_reason}}
+    capped = [r.k for r in run.folds if r.stop_reason == "time_cap"]
+    if capped:
+        extra["time_capped_folds"] = capped
+        extra["time_cap_note"] = (f"max_train_minutes={cfg['max_train_minutes']} ended training early in folds "
+                                  f"{capped}: their numbers depend on this machine's speed")
     if spec is not None:
         extra["model_spec"] = spec
         extra["param_comparison"] = parameter_comparison(cfg)
     writer.finish(**extra)
+    discard_states(states)
     return run
 
 

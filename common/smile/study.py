@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.config import STUDIES, Param, StudySpec, base_params, non_negative, positive, unit_interval
+from common.engine_params import engine_params
 
 SMILE_DATASET_NAMES = ("UvA-NEMO", "MMI", "SPOS", "BBC")
 SELECTIONS = ("val", "test", "last")
@@ -72,8 +73,11 @@ SMILE.add(
           check=_val_fraction),
     Param("patience", int, None, "early stopping on the validation criterion (0 = off)", check=non_negative),
     Param("folds", str, None, "'all' or comma-separated fold numbers", check=_folds_spec),
-    Param("max_train_minutes", float, None, "cap on one fold's training time (0 = none)", check=non_negative),
+    Param("max_train_minutes", float, None, "cap on one fold's training time in minutes (0 = none, the default): "
+          "when it ends a fold early the results depend on the machine's speed, and run.json / the rows "
+          "(time_capped) say so", check=non_negative),
     Param("save_checkpoints", bool, None, "save the selected model of each fold"),
+    *engine_params(),
 )
 
 _SHARED = {"selection": "val", "fusion_impl": "paper", "dmarker_variant": "paper", "dmarker_scope": "video",

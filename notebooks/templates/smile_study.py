@@ -52,6 +52,11 @@ patience = None
 folds = None
 max_train_minutes = None
 save_checkpoints = None
+device = None
+amp = None
+grad_clip = None
+num_workers = None
+save_state_every = None
 
 # %%
 from common.config import get_study

@@ -180,7 +180,8 @@ def test_without_validation_split_only_test_and_last_are_recorded(tiny_root, tmp
     assert {r["n_train"] for r in rows} == {str(len(__import__("json").loads(
         (tiny_root / "labels" / "1" / "train.json").read_text())))}
     payload = load_checkpoint(run.folder / "checkpoints" / "fold1.pt")
-    assert payload["selection"] == "last" and payload["epoch"] == 1
+    assert payload["selection"] == "last" and payload["best_epoch"] == 2  # epochs are 1-based
+    assert "epoch" not in payload
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement(tiny_root, tmp_path):
@@ -190,4 +191,5 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(tiny_roo
     assert ran < 12
     best = int(next(float(r["value"]) for r in _rows(run.folder)
                     if r["selection"] == "val" and r["metric"] == "best_epoch"))
-    assert ran - 1 - best == 1  # stopped exactly `patience` epochs after the best validation epoch
+    assert curves["epoch"] == list(range(1, ran + 1))  # 1-based
+    assert ran - best == 1  # stopped exactly `patience` epochs after the best validation epoch
