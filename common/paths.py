@@ -14,6 +14,8 @@ RESULTS_DIR = Path(os.environ.get("REPRO_RESULTS", ROOT / "results"))
 RAW_RESULTS_DIR = RESULTS_DIR / "raw"
 TABLES_DIR = RESULTS_DIR / "tables"
 FIGURES_DIR = ROOT / "figures"
+# Pretrained weights placed by the user (git-ignored), e.g. weights/timm/efficientnet_b5.sw_in12k.safetensors.
+WEIGHTS_DIR = Path(os.environ.get("REPRO_WEIGHTS", ROOT / "weights"))
 NOTEBOOKS_DIR = ROOT / "notebooks"
 TEMPLATES_DIR = NOTEBOOKS_DIR / "templates"
 # Folder beside the checkout with real label files (never copied into the repository).

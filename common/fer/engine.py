@@ -1,17 +1,18 @@
-"""Training and evaluation: AdamW with layer-wise lr decay, cosine schedule with warm-up, early stopping on val F1.
+"""The HAFEM study's part of the training engine: AdamW with layer-wise lr decay, a per-step cosine schedule with
+warm-up, mixup, and early stopping on the validation macro-F1 (:func:`fit` runs :func:`common.engine.fit`).
 
 Paper (§ experiments): AdamW(β = 0.9, 0.999, ε = 1e-8, weight decay 5e-4), layer-wise lr decay 0.9, cosine annealing
 with 10 warm-up epochs between η_max = 1e-3 and η_min = 1e-6 over 140 epochs, mixed precision with gradient scaling
-(GPU only here: CPU autocast would change the numbers and not the speed), early stopping with patience 20 on the
+(on CUDA only: CPU autocast would change the numbers and not the speed), early stopping with patience 20 on the
 validation macro-F1. Selection is on the validation split only; the test split is never looked at during training.
+Epochs are 1-based: epoch e covers schedule positions e-1 .. e.
 """
 from __future__ import annotations
 
-import copy
 import math
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from common import engine
 from common.fer.augment import mixup
 from common.fer.loss import as_distribution
 from common.fer.metrics import macro_f1
@@ -119,73 +121,35 @@ class TrainSettings:
     mixup_alpha: float = 0.4
     seed: int = 0
     device: str = "cpu"
+    amp: bool = True
     grad_clip: float = 0.0
     progress: bool = True
+    state_path: Path | None = None          # resumable training state (None = none)
+    save_every: int = 1
+    identity: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class FitResult:
     best_state: dict[str, torch.Tensor]
-    best_epoch: int
+    best_epoch: int                          # 1-based
     best_val_f1: float
     epochs_run: int
     train_seconds: float
     curves: dict[str, list[float]] = field(default_factory=dict)
-
-
-def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    settings: TrainSettings, epoch: int, generator: torch.Generator,
-                    scaler: torch.amp.GradScaler | None = None) -> dict[str, float]:
-    """One pass over ``loader``; the lr follows the schedule per step. Returns mean loss terms."""
-    model.train()
-    criterion.train()
-    n_classes = criterion.num_classes
-    steps = max(len(loader), 1)
-    sums: dict[str, float] = {}
-    count = 0
-    use_amp = scaler is not None
-    for step, (images, target) in enumerate(loader):
-        set_lr(optimizer, cosine_warmup_lr(epoch + step / steps, settings.lr_max, settings.lr_min,
-                                           settings.warmup_epochs, settings.epochs))
-        images = images.to(settings.device, non_blocking=True)
-        q = as_distribution(target.to(settings.device), n_classes)
-        mixed = mixup(images, q, alpha=settings.mixup_alpha, p=settings.mixup_prob, generator=generator)
-        images, q = mixed.x, mixed.y
-        with torch.autocast("cuda", enabled=use_amp):
-            logits, feats = model(images, return_features=True)
-            loss, parts = criterion(logits, feats, q)
-        optimizer.zero_grad(set_to_none=True)
-        if use_amp:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()
-        if settings.grad_clip > 0:
-            nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], settings.grad_clip)
-        if use_amp:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss at epoch {epoch}, step {step}: {parts}")
-        b = images.shape[0]
-        count += b
-        sums["loss"] = sums.get("loss", 0.0) + loss.item() * b
-        for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + v * b
-    return {k: v / max(count, 1) for k, v in sums.items()}
+    stop_reason: str = "epochs"
+    resumed_after: int | None = None
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, loader, device: str = "cpu", desc: str | None = None,
+def predict_proba(model: nn.Module, loader, device: str | torch.device = "cpu", desc: str | None = None,
                   return_features: bool = False):
     """Softmax probabilities (N, C) and integer targets (N,) (argmax for soft targets); optionally features."""
     model.eval()
     probs, targets, feats = [], [], []
     it = tqdm(loader, desc=desc, leave=False) if desc else loader
     for images, target in it:
-        logits, f = model(images.to(device), return_features=True)
+        logits, f = model(images.to(device, non_blocking=True), return_features=True)
         probs.append(torch.softmax(logits.float(), -1).cpu())
         t = target if target.dim() == 1 else target.argmax(-1)
         targets.append(t.long().cpu())
@@ -198,40 +162,45 @@ def predict_proba(model: nn.Module, loader, device: str = "cpu", desc: str | Non
     return p, y
 
 
+def hafem_task(criterion: nn.Module, settings: TrainSettings, generator: torch.Generator) -> engine.Task:
+    """Mixup + the (compound) loss per batch, the cosine-with-warm-up lr per step, validation macro-F1."""
+    n_classes = criterion.num_classes
+
+    def batch_loss(model: nn.Module, batch) -> engine.StepOutput:
+        images, target = batch
+        mixed = mixup(images, as_distribution(target, n_classes), alpha=settings.mixup_alpha, p=settings.mixup_prob,
+                      generator=generator)
+        logits, feats = model(mixed.x, return_features=True)
+        loss, parts = criterion(logits.float(), feats.float(), mixed.y)
+        b = images.shape[0]
+        return engine.StepOutput(loss, b, {k: v * b for k, v in parts.items()})
+
+    def schedule(optimizer, epoch: int, step: int, steps: int) -> None:
+        set_lr(optimizer, cosine_warmup_lr(epoch - 1 + step / steps, settings.lr_max, settings.lr_min,
+                                           settings.warmup_epochs, settings.epochs))
+
+    def validate(model: nn.Module, loader, device) -> dict[str, float]:
+        proba, y = predict_proba(model, loader, device)
+        pred = proba.argmax(1)
+        return {"f1_macro": macro_f1(y, pred, proba.shape[1]), "accuracy": float(np.mean(pred == y))}
+
+    return engine.Task(loss=batch_loss, evaluate=validate, select={"val": lambda m: m["f1_macro"]},
+                       curve_metrics=("f1_macro",), before_step=schedule, modules=(criterion,))
+
+
 def fit(model: nn.Module, criterion: nn.Module, train_loader, val_loader, settings: TrainSettings,
-        on_epoch: Callable[[int, Mapping[str, float]], None] | None = None, desc: str = "train") -> FitResult:
+        desc: str = "train") -> FitResult:
     """Train with early stopping on validation macro-F1; return the best (val-selected) weights and curves."""
-    device = settings.device
-    model.to(device)
-    criterion.to(device)
     optimizer = make_optimizer(model, settings.lr_max, settings.weight_decay, settings.layer_decay,
                                extra=list(criterion.named_parameters()))
-    scaler = torch.amp.GradScaler("cuda") if device.startswith("cuda") else None
     generator = torch.Generator().manual_seed(settings.seed + 7919)
-    curves: dict[str, list[float]] = {}
-    best_f1, best_epoch, best_state, stale = -1.0, -1, None, 0
-    t0 = time.time()
-    bar = tqdm(range(settings.epochs), desc=desc, disable=not settings.progress)
-    epoch = -1
-    for epoch in bar:
-        stats = train_one_epoch(model, train_loader, criterion, optimizer, settings, epoch, generator, scaler)
-        proba, y = predict_proba(model, val_loader, device)
-        stats["val_f1_macro"] = macro_f1(y, proba.argmax(1), proba.shape[1])
-        stats["lr"] = optimizer.param_groups[-1]["lr"]
-        for k, v in stats.items():
-            curves.setdefault(k, []).append(float(v))
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", val_f1=f"{stats['val_f1_macro']:.3f}")
-        if on_epoch is not None:
-            on_epoch(epoch, stats)
-        if stats["val_f1_macro"] > best_f1:
-            best_f1, best_epoch, stale = stats["val_f1_macro"], epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                break
-    if best_state is None:
-        raise RuntimeError("training ran no epoch (epochs must be >= 1)")
-    model.load_state_dict(best_state)
-    return FitResult(best_state=best_state, best_epoch=best_epoch + 1, best_val_f1=best_f1, epochs_run=epoch + 1,
-                     train_seconds=time.time() - t0, curves=curves)
+    out = engine.fit(model, optimizer, train_loader, {"val": val_loader}, hafem_task(criterion, settings, generator),
+                     engine.FitSettings(epochs=settings.epochs, device=settings.device, amp=settings.amp,
+                                        grad_clip=settings.grad_clip, patience=settings.patience, keep="val",
+                                        state_path=settings.state_path, save_every=settings.save_every,
+                                        identity=settings.identity, progress=settings.progress, desc=desc),
+                     generators=(generator,))
+    best = out.selections["val"]
+    return FitResult(best_state=out.state, best_epoch=best.epoch, best_val_f1=best.metrics["val"]["f1_macro"],
+                     epochs_run=out.epochs_run, train_seconds=out.train_seconds, curves=out.curves,
+                     stop_reason=out.stop_reason, resumed_after=out.resumed_after)

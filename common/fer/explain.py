@@ -87,8 +87,9 @@ def explain_model(model: nn.Module, data, cfg: Mapping[str, Any], folder: Path) 
 
     from common.fer.augment import eval_transform
     from common.fer.datasets import FerTorchDataset
+    from common.engine import resolve_device
+    from common.fer.data import stratified_cap
     from common.fer.engine import predict_proba
-    from common.fer.run import resolve_device, stratified_cap
 
     folder = Path(folder)
     files = []
@@ -101,7 +102,7 @@ def explain_model(model: nn.Module, data, cfg: Mapping[str, Any], folder: Path) 
         sub = split.subset(stratified_cap(split.labels, n, cfg["seed"]))
         loader = DataLoader(FerTorchDataset(sub, eval_transform(cfg["input_size"]), cfg["input_size"]),
                             batch_size=cfg["batch_size"])
-        _, y, f = predict_proba(model, loader, resolve_device(cfg), return_features=True)
+        _, y, f = predict_proba(model, loader, resolve_device(cfg["device"]), return_features=True)
         return f, y
 
     bg, _ = feats(data.train, max(cfg["shap_samples"], 16))

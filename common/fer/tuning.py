@@ -22,7 +22,8 @@ def search(cfg: Mapping[str, Any], data, n_trials: int, epochs: int, seed: int |
     """Run ``n_trials`` TPE trials; return every trial and the best parameters (JSON-ready)."""
     import optuna
 
-    from common.fer.run import MAIN_VARIANT, make_loaders, train_variant
+    from common.fer.data import make_loaders
+    from common.fer.training import MAIN_VARIANT, train_variant
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     seed = cfg["seed"] if seed is None else seed

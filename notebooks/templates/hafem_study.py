@@ -32,8 +32,10 @@ data_root = ""
 epochs = None
 seeds = None
 backbone = None
-pretrained_path = None
-baseline_weights_dir = None
+pretrained = None
+baseline_pretrained = None
+ablation_resnet = None
+baselines = None
 input_size = None
 token_grid = None
 dim = None
@@ -69,17 +71,21 @@ tune_epochs = None
 explain = None
 shap_samples = None
 measure_speed = None
-device = None
 threads = None
+device = None
+amp = None
+grad_clip = None
 num_workers = None
+save_state_every = None
 
 # %%
 # %matplotlib inline
 import pandas as pd
 
 from common.config import get_study
+from common.fer import data as fer_data
 from common.fer import explain as fer_explain
-from common.fer import run
+from common.fer import figures, run
 
 spec = get_study("hafem")
 cfg = spec.resolve({name: globals()[name] for name in spec.params})
@@ -91,35 +97,35 @@ pd.Series(dict(cfg)).to_frame("value")
 
 # %%
 run.setup(cfg)
-data = run.load_data(cfg)
-run.data_summary(data)
+data = fer_data.load_data(cfg)
+figures.data_summary(data)
 
 # %% [markdown]
 # ## Train and evaluate every seed (plus, on FER2013, the ablation ladder, baselines and zero-shot tests)
 
 # %%
 outcomes = run.run_study(cfg, data=data)
-run.summary_table(outcomes)
+figures.summary_table(outcomes)
 
 # %% [markdown]
 # ## Test metrics of the notebook's seed: per-class F1 and confusion matrix
 
 # %%
 last = outcomes[-1]
-run.per_class_f1(last.metrics, data.classes);
-run.confusion_matrix(last.folder, run.MAIN_VARIANT);
+figures.per_class_f1(last.metrics, data.classes);
+figures.confusion_matrix(last.folder, figures.MAIN_VARIANT);
 
 # %% [markdown]
 # ## Training curves (validation macro-F1 selects the epoch)
 
 # %%
-run.curves(last.folder, run.MAIN_VARIANT);
+figures.curves(last.folder, figures.MAIN_VARIANT);
 
 # %% [markdown]
 # ## Ablation ladder, Table-3 baselines and zero-shot (FER2013 only)
 
 # %%
-run.comparisons(outcomes)
+figures.comparisons_table(outcomes)
 
 # %% [markdown]
 # ## Explanations: Grad-CAM per class and SHAP on the classifier's input features
@@ -133,4 +139,4 @@ if cfg["explain"]:
 # ## Loss-weight and learning-rate search (optuna TPE, validation macro-F1) and model speed
 
 # %%
-run.run_record(last.folder)
+figures.run_record(last.folder)

@@ -74,7 +74,8 @@ def test_fit_early_stops_on_validation_f1_and_restores_best_weights():
                              progress=False)
     result = fit(model, crit, _loader(), _loader(seed=1), settings)
     assert result.best_epoch == 1 and result.epochs_run == 3
-    assert len(result.curves["val_f1_macro"]) == 3
+    assert len(result.curves["val_f1_macro"]) == 3 and result.curves["epoch"] == [1, 2, 3]
+    assert result.stop_reason == "patience"
     for k, v in model.state_dict().items():
         assert torch.equal(v, result.best_state[k])
 
@@ -85,6 +86,6 @@ def test_fit_is_deterministic_for_a_seed():
         model = tiny()
         crit = LOSSES.create("compound", num_classes=3, feat_dim=16, class_counts=[4, 4, 4])
         s = TrainSettings(epochs=2, lr_max=1e-3, warmup_epochs=1, patience=5, mixup_prob=1.0, seed=3, progress=False)
-        return fit(model, crit, _loader(), _loader(seed=1), s).curves["loss"]
+        return fit(model, crit, _loader(), _loader(seed=1), s).curves["train_loss"]
 
     assert once() == once()

@@ -16,7 +16,7 @@ from common.fer.model import (
 )
 from tests.fer_model.conftest import TINY
 
-TINY_CFG = {"backbone": "efficientnet_lite0", "pretrained_path": "", **TINY}
+TINY_CFG = {"backbone": "efficientnet_lite0", "pretrained": "none", **TINY}
 
 
 @pytest.mark.parametrize("size", [32, 48, 80])
@@ -33,7 +33,7 @@ def test_registry_variants_build_and_run(variant, feat_dim):
     model = build_fer_model(TINY_CFG, 5, variant)
     logits, feats = model(torch.randn(2, 3, 32, 32), return_features=True)
     assert logits.shape == (2, 5) and feats.shape == (2, feat_dim)
-    assert "no ImageNet weights" in model.weights_note  # said plainly, never downloaded
+    assert "random initialisation" in model.weights_note  # said plainly, never downloaded
 
 
 def test_ablation_rungs_differ_only_in_the_named_component():
@@ -66,7 +66,7 @@ def test_width_must_divide_heads():
 
 def test_missing_pretrained_file_is_a_clear_error(tmp_path):
     with pytest.raises(WeightsUnavailableError, match="not found"):
-        HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained_path=str(tmp_path / "none.pth"))
+        HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=str(tmp_path / "none.pth"))
 
 
 def test_lite0_package_weights_map_strictly_and_classify_imagenet():
@@ -88,12 +88,12 @@ def test_lite0_package_weights_map_strictly_and_classify_imagenet():
 
 
 def test_lite0_backbone_loads_package_weights():
-    model = HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained_path=LITE0_PACKAGE)
+    model = HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=LITE0_PACKAGE)
     source = torch.load(lite0_package_file(), map_location="cpu", weights_only=True)
     assert torch.equal(model.backbone.conv_stem.weight, source["_conv_stem.weight"])
     assert "ImageNet" in model.weights_note
     with pytest.raises(WeightsUnavailableError):
-        HAFEM("efficientnet_b0", dim=16, depth=1, heads=2, ff_dim=8, pretrained_path=LITE0_PACKAGE)
+        HAFEM("efficientnet_b0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=LITE0_PACKAGE)
 
 
 def test_shape_mismatch_in_mapping_names_the_tensor():
@@ -139,3 +139,82 @@ def test_paper_size_model_matches_the_spec_count():
     model = HAFEM("efficientnet_b5", num_classes=7)
     assert model.backbone.num_features == 2048
     assert 225e6 < count_parameters(model) < 235e6
+
+
+def test_pretrained_local_file_loads_and_a_mismatching_one_names_the_first_bad_key(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    source = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=10)  # with a classifier: ignored
+    good = tmp_path / "lite0.pth"
+    torch.save(source.state_dict(), good)
+    model = HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=str(good))
+    assert torch.equal(model.backbone.conv_stem.weight, source.conv_stem.weight)
+    assert str(good) in model.weights_note
+    st = tmp_path / "lite0.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(st))
+    model = HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=str(st))
+    assert torch.equal(model.backbone.blocks[0][0].conv_dw.weight, source.blocks[0][0].conv_dw.weight)
+    # one tensor of another shape -> the first mismatching key and both shapes
+    bad = dict(source.state_dict())
+    bad["blocks.1.0.conv_pw.weight"] = torch.zeros(5, 16, 1, 1)
+    torch.save(bad, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match=r"bad.pth: tensor 'blocks.1.0.conv_pw.weight' has shape \(5, 16, 1, 1\) "
+                                         r"in the file, the 'efficientnet_lite0' model expects \(96, 16, 1, 1\)"):
+        HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=str(tmp_path / "bad.pth"))
+    partial = tmp_path / "partial.pth"
+    torch.save({k: v for k, v in source.state_dict().items() if not k.startswith("conv_stem")}, partial)
+    with pytest.raises(ValueError, match="first missing key 'conv_stem.weight' .model shape .32, 3, 3, 3.."):
+        HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=str(partial))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pth: cannot be read"):
+        HAFEM("efficientnet_lite0", dim=16, depth=1, heads=2, ff_dim=8, pretrained=str(junk))
+
+
+def test_timm_tag_offline_fails_at_once_naming_the_file_and_where_to_put_it(monkeypatch, tmp_path):
+    from common import paths
+    from common.fer import model as M
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path / "weights")
+    place = str(tmp_path / "weights" / "timm" / "efficientnet_b5.sw_in12k.safetensors")
+    with pytest.raises(WeightsUnavailableError) as err:
+        M.create_backbone("efficientnet_b5", M.PAPER_B5_TAG)
+    msg = str(err.value)
+    assert "HF_HUB_OFFLINE=1" in msg and place in msg
+    assert "https://huggingface.co/timm/efficientnet_b5.sw_in12k/resolve/main/model.safetensors" in msg
+    with pytest.raises(WeightsUnavailableError, match="weights of 'efficientnet_b0', the model is 'efficientnet_b5'"):
+        M.create_backbone("efficientnet_b5", "timm:efficientnet_b0.ra_in1k")
+    with pytest.raises(WeightsUnavailableError, match="no pretrained tag 'efficientnet_b5.nope'"):
+        M.create_backbone("efficientnet_b5", "timm:efficientnet_b5.nope")
+
+
+def test_timm_tag_is_read_from_the_local_weights_folder_first(monkeypatch, tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from common import paths
+    from common.fer import model as M
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path)
+    source = timm.create_model("efficientnet_b0", pretrained=False)
+    target = tmp_path / "timm" / "efficientnet_b0.ra_in1k.safetensors"
+    target.parent.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(target))
+    backbone, note = M.create_backbone("efficientnet_b0", "timm:efficientnet_b0")  # timm's default tag: ra_in1k
+    assert "timm efficientnet_b0.ra_in1k" in note
+    assert torch.equal(backbone.conv_stem.weight, source.conv_stem.weight)
+
+
+def test_baseline_weights_follow_baseline_pretrained(tmp_path):
+    from common.fer.model import baseline_weights
+
+    assert baseline_weights({"baseline_pretrained": "none"}, "resnet50") == "none"
+    assert baseline_weights({"baseline_pretrained": "timm"}, "resnet50") == "timm:resnet50"
+    (tmp_path / "resnet50.pth").write_bytes(b"")
+    assert baseline_weights({"baseline_pretrained": str(tmp_path)}, "resnet50") == str(tmp_path / "resnet50.pth")
+    with pytest.raises(WeightsUnavailableError, match="no resnet18.safetensors / resnet18.pth in"):
+        baseline_weights({"baseline_pretrained": str(tmp_path)}, "resnet18")

@@ -6,7 +6,8 @@ import pytest
 
 from common.checkpoints import load_checkpoint
 from common.config import ConfigError, get_study
-from common.fer import run
+from common.fer import comparisons, run
+from common.fer import data as fer_data
 from common.fer.model import model_from_checkpoint
 from common.results import is_complete
 from tests.fer_model.conftest import TINY
@@ -17,7 +18,7 @@ SPEC = get_study("hafem")
 def tiny_cfg(root, **over):
     given = {"profile": "demo", "data_root": str(root), "epochs": 1, "seeds": "0,1", "zeroshot_targets": "",
              "tune_trials": 1, "tune_epochs": 1, "shap_samples": 8, "max_train": 0, "max_eval": 0,
-             "warmup_epochs": 0, "pretrained_path": "", **TINY}
+             "warmup_epochs": 0, "pretrained": "none", **TINY}
     given.update(over)
     return SPEC.resolve(given)
 
@@ -47,7 +48,9 @@ def test_run_study_writes_per_seed_rows_and_complete_runs(tiny_fer2013, tmp_path
         assert np.asarray(cm["matrix"]).sum() == 14
     last = outcomes[-1].folder
     record = json.loads((last / "run.json").read_text())
-    assert record["status"] == "complete" and record["config"]["seed"] == 0 and record["synthetic_data"]
+    assert record["status"] == "complete" and record["config"]["seed"] == 0
+    assert record["synthetic_data"] is False  # data_root points at the test's files, not the generated demo set
+    assert not (last / "state").exists()  # training states are dropped once the run is complete
     assert record["n_rows"] == len(read_rows(last)) and "tuning_best" in record and record["speed"]["model"]["fps"] > 0
     assert (last / "tuning.json").is_file() and (last / "explain" / "shap.json").is_file()
     maps = np.load(last / "explain" / "gradcam_maps.npy")
@@ -58,8 +61,8 @@ def test_run_study_writes_per_seed_rows_and_complete_runs(tiny_fer2013, tmp_path
     assert payload["selection"] == "val"
     model, mcfg = model_from_checkpoint(payload)
     pred = json.loads((last / "predictions" / "hafem.json").read_text())
-    data = run.load_data(mcfg | {"data_root": str(tiny_fer2013)})
-    _, _, test = run.make_loaders(mcfg, data, 0)
+    data = fer_data.load_data(mcfg | {"data_root": str(tiny_fer2013)})
+    _, _, test = fer_data.make_loaders(mcfg, data, 0)
     from common.fer.engine import predict_proba
 
     proba, y = predict_proba(model, test)
@@ -89,21 +92,33 @@ def test_study_parameters_are_validated():
         ("efficientnet_b5", 2048, 6, 8, 4096, 7)
     assert (paper["epochs"], paper["warmup_epochs"], paper["patience"], paper["lr_max"], paper["lr_min"]) == \
         (140, 10, 20, 1e-3, 1e-6)
-    assert paper["pretrained_path"] == ""  # no ImageNet B5 weights offline unless the user gives a file
+    # ImageNet weights by default: timm's ImageNet-12k B5 (closest to the paper's ImageNet-21K), fetched on request
+    assert paper["pretrained"] == "timm:efficientnet_b5.sw_in12k" and paper["baseline_pretrained"] == "timm"
+    demo = SPEC.resolve({"profile": "demo"})
+    assert demo["pretrained"] == "package:efficientnet_lite0" and demo["baseline_pretrained"] == "none"
+    with pytest.raises(ConfigError, match="unknown timm baselines \\['resnet51'\\]"):
+        SPEC.resolve({"baselines": "resnet50,resnet51"})
 
 
 def test_stratified_cap_keeps_every_class():
     labels = np.array([0] * 90 + [1] * 9 + [2] * 1)
-    idx = run.stratified_cap(labels, 20, seed=0)
+    idx = fer_data.stratified_cap(labels, 20, seed=0)
     assert len(idx) <= 20 and set(labels[idx]) == {0, 1, 2}
-    assert np.array_equal(idx, run.stratified_cap(labels, 20, seed=0))
+    assert np.array_equal(idx, fer_data.stratified_cap(labels, 20, seed=0))
 
 
-def test_ablation_ladder_labels_demo_stand_ins():
-    demo = [r["label"] for r in run.ablation_ladder(SPEC.resolve({"profile": "demo"}))]
-    paper = [r["label"] for r in run.ablation_ladder(SPEC.resolve({"profile": "paper"}))]
+def test_ablation_ladder_and_baselines_are_parameters_with_profile_defaults():
+    demo_cfg, paper_cfg = SPEC.resolve({"profile": "demo"}), SPEC.resolve({"profile": "paper"})
+    demo = [r["label"] for r in comparisons.ablation_ladder(demo_cfg)]
+    paper = [r["label"] for r in comparisons.ablation_ladder(paper_cfg)]
     assert demo[0] == "ablation1_resnet18" and paper[0] == "ablation1_resnet50"
     assert paper[1] == "ablation2_efficientnet_b5" and paper[-1].endswith("+compound_loss")
+    # no behaviour switch on the profile name: the same parameters give the same ladder in either profile
+    mixed = SPEC.resolve({"profile": "demo", "ablation_resnet": "resnet50", "backbone": "efficientnet_b5"})
+    assert [r["label"] for r in comparisons.ablation_ladder(mixed)][:2] == paper[:2]
+    assert comparisons.baseline_names(paper_cfg) == ("resnet50", "vit_base_patch16_224", "efficientnet_b4",
+                                                     "swin_tiny_patch4_window7_224")
+    assert comparisons.baseline_names(SPEC.resolve({"profile": "paper", "baselines": "resnet18"})) == ("resnet18",)
 
 
 def test_alignment_follows_what_the_dataset_ships():
@@ -112,7 +127,7 @@ def test_alignment_follows_what_the_dataset_ships():
     aligned = SimpleNamespace(aligned=True, landmarks=None)
     with_points = SimpleNamespace(aligned=False, landmarks=[np.zeros((68, 2)), None])
     photos = SimpleNamespace(aligned=False, landmarks=None)
-    assert run.alignment_for(aligned, "auto") == "none"
-    assert run.alignment_for(with_points, "auto") == "68point"
-    assert run.alignment_for(photos, "auto") == "5point"
-    assert run.alignment_for(aligned, "5point") == "5point"
+    assert fer_data.alignment_for(aligned, "auto") == "none"
+    assert fer_data.alignment_for(with_points, "auto") == "68point"
+    assert fer_data.alignment_for(photos, "auto") == "5point"
+    assert fer_data.alignment_for(aligned, "5point") == "5point"
