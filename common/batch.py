@@ -164,7 +164,8 @@ def execute(run: Run, timeout: int | None = None) -> Outcome:
                 cwd=str(ROOT), progress_bar=False, log_output=False, stdout_file=log, stderr_file=log,
                 execution_timeout=timeout,
             )
-    except BaseException as exc:  # noqa: BLE001 - a failed notebook must not stop the batch
+    except Exception as exc:  # noqa: BLE001 - a failed notebook must not stop the batch (SystemExit passes: submitit's
+        # requeue at preemption exits through it, and the requeued job resumes from the saved training states)
         with open(log_path, "a") as log:
             log.write("\n" + "".join(traceback.format_exception(exc)))
         message = str(exc).strip().splitlines()
@@ -207,20 +208,29 @@ def run_local(runs: list[Run], jobs: int, timeout: int | None, progress: bool = 
     return outcomes
 
 
-def run_submitit(runs: list[Run], args: argparse.Namespace) -> list[Outcome]:
-    """Send each run as one job through submitit: ``slurm`` on a cluster, ``submitit-local`` on this machine."""
+def make_executor(args: argparse.Namespace):
+    """submitit executor: ``slurm`` (job arrays, requeue at preemption / time limit) or ``submitit-local``."""
     import submitit
 
     folder = Path(args.results) / "batch" / "submitit"
     if args.executor == "slurm":
-        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=args.slurm_max_requeues)
         extra = {"slurm_partition": args.slurm_partition} if args.slurm_partition else {}
         executor.update_parameters(timeout_min=args.timeout_min, gpus_per_node=args.slurm_gpus,
-                                   cpus_per_task=args.slurm_cpus, **extra)
+                                   cpus_per_task=args.slurm_cpus, slurm_array_parallelism=args.slurm_array_parallelism,
+                                   slurm_signal_delay_s=args.slurm_signal_delay_s, **extra)
     else:
         executor = submitit.LocalExecutor(folder=folder)
         executor.update_parameters(timeout_min=args.timeout_min)
-    jobs = [executor.submit(execute, run, args.timeout) for run in runs]
+    return executor
+
+
+def run_submitit(runs: list[Run], args: argparse.Namespace) -> list[Outcome]:
+    """Send the runs as one job array through submitit; a preempted or timed-out job is requeued and its notebook
+    resumes every fold / variant from the training state saved by :mod:`common.engine`."""
+    from common.requeue import submit_array
+
+    jobs = submit_array(make_executor(args), execute, [(run, args.timeout) for run in runs])
     outcomes = []
     for run, job in zip(runs, jobs):
         try:
@@ -265,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slurm-partition", default=None)
     p.add_argument("--slurm-gpus", type=int, default=1)
     p.add_argument("--slurm-cpus", type=int, default=4)
+    p.add_argument("--slurm-array-parallelism", type=int, default=64, help="jobs of the array running at once")
+    p.add_argument("--slurm-signal-delay-s", type=int, default=300,
+                   help="seconds before the time limit at which the job is signalled and requeued (> one epoch)")
+    p.add_argument("--slurm-max-requeues", type=int, default=10, help="requeues at the time limit per job")
     return p
 
 
