@@ -126,6 +126,7 @@ class FoldResult:
     scaler: dict | None = None
     selected_epoch: int | None = None           # 1-based
     stop_reason: str = ""
+    resumed_after: int | None = None            # epoch a saved training state continued after
 
 
 def make_loaders(dataset: SmileDataset, train: list[str], evals: list[list[str]], *, clip_len: int,
@@ -190,7 +191,7 @@ def run_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold, progress=None,
              **{k: float(v) for k, v in count_parameters(model).items()},
              "infer_ms_per_video": 1000.0 * float(np.median(out.timings["test"])) / len(fold.test)}
     return FoldResult(fold.k, len(train), len(fold.test), metrics, extra, out.curves, out.state, scaler,
-                      out.selections[out.kept].epoch, out.stop_reason)
+                      out.selections[out.kept].epoch, out.stop_reason, out.resumed_after)
 
 
 def run_handcrafted_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold) -> FoldResult:
@@ -289,7 +290,8 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
              "test_selection_note": "selection='test' rows pick the epoch on the test fold (released behaviour); "
                                     "they are optimistic and kept only to measure that optimism",
              "epochs_1_based": True,
-             "stop_reasons": {str(r.k): r.stop_reason for r in run.folds if r.stop_reason}}
+             "stop_reasons": {str(r.k): r.stop_reason for r in run.folds if r.stop_reason},
+             "resumed_folds": {str(r.k): r.resumed_after for r in run.folds if r.resumed_after is not None}}
     capped = [r.k for r in run.folds if r.stop_reason == "time_cap"]
     if capped:
         extra["time_capped_folds"] = capped
