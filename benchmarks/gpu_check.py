@@ -4,8 +4,9 @@ operations on GPU against CPU, throughput, peak memory and a GPU-hour estimate o
     python benchmarks/gpu_check.py [--steps 20] [--smile-batch 16] [--hafem-batch 64] [--no-hafem]
 
 Without CUDA it says so and exits 0 (``--device cpu --steps 2 --smile-batch 2 --hafem-batch 2`` runs the same code
-on the CPU, as a check of this script; its figures mean nothing for a GPU). On one GPU it finishes in a few minutes (every stage runs a fixed number of
-steps on generated tensors, no data set is read). It prints, and writes ``benchmarks/out/gpu_check.json``:
+on the CPU, as a check of this script; its figures mean nothing for a GPU). On one GPU it finishes in a few minutes
+(every stage runs a fixed number of steps on generated tensors, no data set is read). It prints, and writes
+``benchmarks/out/gpu_check.json``:
 
 * training throughput through :func:`common.engine.fit` (mixed precision as the studies run it: bf16 where the GPU
   supports it, else fp16 with a gradient scaler) for the smile model (paper size: 478 points, k = 20, the paper
@@ -202,7 +203,8 @@ def hafem_stage(steps: int, batch: int, device: str) -> dict:
     epoch_s = FER2013_TRAIN / train["items_per_s"] + FER2013_EVAL / images_per_s
     seeds = len(cfg["seeds"].split(","))
     return {"batch": batch, "params_millions": sum(p.numel() for p in model.parameters()) / 1e6,
-            "train_images_per_s": train["items_per_s"], "step_s": train["step_s"], "peak_gpu_gib": train["peak_gpu_gib"],
+            "train_images_per_s": train["items_per_s"], "step_s": train["step_s"],
+            "peak_gpu_gib": train["peak_gpu_gib"],
             "eval_images_per_s": images_per_s, "fer2013_seed_gpu_hours": epoch_s * cfg["epochs"] / 3600,
             "fer2013_all_seeds_gpu_hours": epoch_s * cfg["epochs"] * seeds / 3600, "seeds": seeds}
 
