@@ -118,10 +118,14 @@ class Precision:
 
 def seed_worker(worker_id: int) -> None:
     """DataLoader worker init: NumPy and ``random`` from torch's per-worker seed (itself from the loader's
-    generator), so worker processes replay per seed whatever their number."""
+    generator), so worker processes replay per seed whatever their number. Workers ignore the exit signals, so the
+    main process can finish the epoch and save its state (a worker still ends when its parent dies)."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+    for name in EXIT_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def loader_options(device: torch.device | str, num_workers: int = 0) -> dict[str, Any]:

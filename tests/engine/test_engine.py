@@ -217,3 +217,17 @@ def test_a_corrupt_state_file_is_a_clear_error_and_is_left_untouched(tmp_path):
     torch.save({"format": "something/else"}, path)
     with pytest.raises(StateError, match="not a training state of format 'repro-train-state/1'"):
         run(epochs=2, state_path=path)
+
+
+def test_worker_processes_do_not_change_the_result():
+    def once(workers):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 1))
+        opt = torch.optim.AdamW(model.parameters(), lr=0.05)
+        kw = engine.loader_options("cpu", workers)
+        train = DataLoader(Points(24, 1), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(3), **kw)
+        val = DataLoader(Points(16, 2), batch_size=8, **kw)
+        return fit(model, opt, train, {"val": val}, TASK, FitSettings(epochs=2, device="cpu"))
+
+    a, b = once(0), once(2)
+    assert a.curves == b.curves and same_weights(a.state, b.state)
