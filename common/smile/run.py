@@ -46,10 +46,15 @@ def resolve_config(params: Mapping[str, Any]) -> Mapping[str, Any]:
     return get_study("smile").resolve(given)
 
 
+def generated_data(cfg: Mapping[str, Any]) -> bool:
+    """Whether the run reads the generated (synthetic) demo data folder."""
+    return paths.data_root(cfg["dataset"], cfg["profile"], cfg["data_root"] or None).is_relative_to(paths.DEMO_DATA_DIR)
+
+
 def open_dataset(cfg: Mapping[str, Any]) -> SmileDataset:
-    """Load the dataset of ``cfg``; in the demo profile without ``data_root``, generate the demo set if missing."""
+    """Load the dataset of ``cfg``; the generated demo set is generated on first use."""
     root = paths.data_root(cfg["dataset"], cfg["profile"], cfg["data_root"] or None)
-    if not cfg["data_root"] and cfg["profile"] == "demo" and not (root / "npy").is_dir():
+    if generated_data(cfg) and not (root / "npy").is_dir():
         try:
             from datasets.demo import ensure_demo_data
         except ImportError as exc:
@@ -276,7 +281,7 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
     if spec is not None:
         preflight_model(cfg, dataset, folds[0], spec)
     writer = open_run(cfg, dataset.fingerprint(), root=results_root,
-                      synthetic_data=cfg["profile"] == "demo" and not cfg["data_root"])
+                      synthetic_data=generated_data(cfg))
     run = StudyRun(cfg, writer.folder)
     bar = tqdm(folds, desc=f"{cfg['dataset']} {cfg['variant']}", disable=not progress, mininterval=1.0)
     states = writer.folder / "state"
@@ -326,7 +331,7 @@ def plot_curves(run: StudyRun, max_folds: int = 12):
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    tag = " (SYNTHETIC demo data)" if run.cfg["profile"] == "demo" and not run.cfg["data_root"] else ""
+    tag = " (SYNTHETIC demo data)" if generated_data(run.cfg) else ""
     fig.suptitle(f"{run.cfg['dataset']} / {run.cfg['variant']}{tag}", fontsize=10)
     fig.tight_layout()
     return fig
