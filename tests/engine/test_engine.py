@@ -2,6 +2,7 @@
 gradient clipping, and resume (bit-identical after an exit signal, refused for another config / code, corrupt file)."""
 import os
 import signal
+import threading
 
 import pytest
 import torch
@@ -148,6 +149,8 @@ def test_precision_picks_bf16_where_supported_else_fp16_with_a_scaler(monkeypatc
 
 def interrupting_task(at_epoch: int):
     """TASK, but the first batch of ``at_epoch`` sends this process SIGUSR1 (as Slurm does before preempting)."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be installed from the main thread")
     seen = set()
 
     def step(model, batch):
