@@ -25,9 +25,11 @@ from common.checkpoints import save_checkpoint
 from common.config import get_study
 from common.results import RunWriter, open_run
 from common.seeding import seed_everything, torch_generator
-from common.smile.data import SmileClips, SmileDataset, load_smile_dataset, subject_independent_split
+from common.smile.data import SmileClips, SmileDataset, aux_target_for, load_smile_dataset, subject_independent_split
 from common.smile.dmarker import DMARKER_DIM, DMarkerScaler
 from common.smile.engine import evaluate, train_one_epoch
+from common.smile.folds import order_folds
+from common.smile.study import RELEASED_LABEL
 from common.smile.models import BASELINES, build_from_spec, count_parameters, is_handcrafted, model_spec
 
 SELECTIONS = ("val", "test", "last")
@@ -58,15 +60,15 @@ def open_dataset(cfg: Mapping[str, Any]) -> SmileDataset:
     return load_smile_dataset(cfg["dataset"], root)
 
 
-def select_folds(dataset: SmileDataset, spec: str):
+def select_folds(dataset: SmileDataset, spec: str, order: str = "numeric"):
     if spec == "all":
-        return list(dataset.folds)
+        return order_folds(dataset.folds, order)
     wanted = [int(p) for p in spec.split(",")]
     known = [f.k for f in dataset.folds]
     missing = [k for k in wanted if k not in known]
     if missing:
         raise RunInputError(f"{dataset.root}: folds {missing} requested, the dataset has folds {known}")
-    return [dataset.fold(k) for k in wanted]
+    return order_folds([dataset.fold(k) for k in wanted], order)
 
 
 def split_train_val(cfg, dataset: SmileDataset, fold) -> tuple[list[str], list[str]]:
@@ -110,7 +112,8 @@ def preflight_model(cfg: Mapping[str, Any], dataset: SmileDataset, fold, spec: M
 
     items = SmileClips(dataset, list(fold.train)[:2], mode="train", clip_len=cfg["clip_len"],
                        n_eval_clips=cfg["n_eval_clips"], seed=cfg["seed"], dmarker_variant=cfg["dmarker_variant"],
-                       dmarker_scope=cfg["dmarker_scope"], window_sampling=cfg["window_sampling"])
+                       dmarker_scope=cfg["dmarker_scope"], window_sampling=cfg["window_sampling"],
+                       landmark_norm=cfg["landmark_norm"], target=aux_target_for(cfg["variant"]))
     check_inputs(build_from_spec(spec), default_collate([items[i] for i in range(len(items))]))
 
 
@@ -129,12 +132,15 @@ class FoldResult:
 
 def make_loaders(dataset: SmileDataset, train: list[str], evals: list[list[str]], *, clip_len: int,
                  n_eval_clips: int, batch_size: int, seed: int, dmarker_variant: str, dmarker_scope: str,
-                 scaling: str = "standard", window_sampling: str = "all_starts"):
-    """(train loader, [eval loaders], scaler state). The scaler is fitted on ``train`` only."""
+                 scaling: str = "standard", window_sampling: str = "all_starts", landmark_norm: str = "uva-nemo",
+                 eval_windows: str = "fixed", target: str = "dmarker"):
+    """(train loader, [eval loaders], scaler state). The scaler is fitted on ``train`` only (D-Markers only)."""
     common = {"clip_len": clip_len, "n_eval_clips": n_eval_clips, "seed": seed, "dmarker_variant": dmarker_variant,
-                  "dmarker_scope": dmarker_scope, "window_sampling": window_sampling}
+              "dmarker_scope": dmarker_scope, "window_sampling": window_sampling, "landmark_norm": landmark_norm,
+              "eval_windows": eval_windows, "target": target}
     train_ds = SmileClips(dataset, train, mode="train", **common)
-    scaler = DMarkerScaler().fit(train_ds.dmarker_features()) if scaling == "standard" else None
+    scaler = (DMarkerScaler().fit(train_ds.dmarker_features())
+              if scaling == "standard" and target == "dmarker" else None)
     train_ds.scaler = scaler
     # drop_last as released, unless that would leave no batch (tiny folds)
     train_loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=len(train) > batch_size,
@@ -151,7 +157,8 @@ def run_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold, progress=None)
     train_loader, (val_loader, test_loader), scaler = make_loaders(
         dataset, train, [val, list(fold.test)], clip_len=cfg["clip_len"], n_eval_clips=cfg["n_eval_clips"],
         batch_size=cfg["batch_size"], seed=cfg["seed"] + fold.k, dmarker_variant=cfg["dmarker_variant"],
-        dmarker_scope=cfg["dmarker_scope"], scaling=cfg["dmarker_scaling"], window_sampling=cfg["window_sampling"])
+        dmarker_scope=cfg["dmarker_scope"], scaling=cfg["dmarker_scaling"], window_sampling=cfg["window_sampling"],
+        landmark_norm=cfg["landmark_norm"], eval_windows=cfg["eval_windows"], target=aux_target_for(cfg["variant"]))
     model = build_from_spec(model_spec(cfg))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, [cfg["lr_step_epoch"]], cfg["lr_gamma"])
@@ -166,6 +173,9 @@ def run_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold, progress=None)
         lr = optimizer.param_groups[0]["lr"]
         tr = train_one_epoch(model, train_loader, optimizer, epoch, scheduler)
         train_seconds += tr["seconds"]
+        for loader in (val_loader, test_loader):  # released: test windows redrawn per epoch (1-based, as the engine)
+            if loader is not None:
+                loader.dataset.set_epoch(epoch + 1)
         va = evaluate(model, val_loader) if val_loader is not None else None
         te = evaluate(model, test_loader)
         eval_seconds.append(te["seconds"])
@@ -287,7 +297,7 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
     if spec is not None:
         build_from_spec(spec)  # unknown names / impossible sizes fail here, before any data work
     dataset = open_dataset(cfg)
-    folds = select_folds(dataset, cfg["folds"])
+    folds = select_folds(dataset, cfg["folds"], cfg["fold_order"])
     for fold in folds:
         check_fold(cfg, dataset, fold)
     if spec is not None:
@@ -303,7 +313,10 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
     bar.close()
     extra = {"n_folds": len(run.folds), "selections_recorded": sorted({s for r in run.folds for s in r.metrics}),
              "test_selection_note": "selection='test' rows pick the epoch on the test fold (released behaviour); "
-                                    "they are optimistic and kept only to measure that optimism"}
+                                    "they are optimistic and kept only to measure that optimism",
+             "protocol": cfg["protocol"], "fold_sequence": [f.k for f in folds]}
+    if cfg["protocol"] == "released":
+        extra["protocol_label"] = RELEASED_LABEL
     if spec is not None:
         extra["model_spec"] = spec
         extra["param_comparison"] = parameter_comparison(cfg)
