@@ -228,7 +228,7 @@ def run_handcrafted_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold) ->
     out = evaluate_handcrafted(dataset, fold, model=BASELINES.info(cfg["variant"])["classifier"],
                                dmarker_variant=cfg["dmarker_variant"], seed=cfg["seed"],
                                dmarker_scope=cfg["dmarker_scope"], clip_len=cfg["clip_len"],
-                               n_eval_clips=cfg["n_eval_clips"])
+                               n_eval_clips=cfg["n_eval_clips"], landmark_norm=cfg["landmark_norm"])
     seconds = time.perf_counter() - t0
     metrics = {"": {m: out[m] for m in ("accuracy", "balanced_accuracy", "f1", "roc_auc")}}
     extra = {"train_seconds": seconds, "params_total": float(DMARKER_DIM + 1), "params_trainable": float(DMARKER_DIM + 1)}
