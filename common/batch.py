@@ -2,6 +2,7 @@
 
     python -m common.batch --study smile --dataset all --variant all --profile demo -j 2
     python -m common.batch --study hafem --dataset FER2013 --set epochs=3
+    python -m common.batch --study smile --dataset BBC --variant hadamard --protocol released --profile demo
     python -m common.batch --study all --profile demo --dry-run
     python -m common.batch ... --executor slurm --slurm-partition gpu --slurm-gpus 1
 
@@ -43,7 +44,8 @@ class Run:
     @property
     def label(self) -> str:
         p = dict(self.params)
-        return f"{self.study}/{p['dataset']}/{p['variant']}/seed{p['seed']}"
+        protocol = f"/{p['protocol']}" if p.get("protocol") not in (None, "paper") else ""
+        return f"{self.study}/{p['dataset']}/{p['variant']}/seed{p['seed']}{protocol}"
 
 
 @dataclass
@@ -254,6 +256,17 @@ def summarise(outcomes: list[Outcome], skipped: list[Run], results_root: Path) -
     return path
 
 
+def protocol_overrides(studies: list[str], protocol: str | None) -> list[str]:
+    """``--protocol X`` as the override ``protocol=X``; every requested study must have that parameter."""
+    if protocol is None:
+        return []
+    lacking = [s for s in studies if "protocol" not in get_study(s).params]
+    if lacking:
+        raise ConfigError(f"--protocol applies to studies with a 'protocol' parameter; {', '.join(lacking)} has none "
+                          "(request --study smile)")
+    return [f"protocol={protocol}"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m common.batch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -261,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", nargs="+", default=None, help="dataset names or 'all' (default)")
     p.add_argument("--variant", nargs="+", default=None, help="variant names or 'all' (default)")
     p.add_argument("--profile", default="demo", help="demo (default) or paper")
+    p.add_argument("--protocol", default=None,
+                   help="evaluation protocol of the studies that have one (smile): paper (default) or released "
+                        "(the authors' notebooks; results labelled 'as released (test-fold selection)')")
     p.add_argument("--seed", nargs="+", type=int, default=[0])
     p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override any study parameter, e.g. --set epochs=5 selection=last")
@@ -298,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in studies:
             if s not in known_studies():
                 raise ConfigError(f"unknown study {s!r}. Accepted: {', '.join(known_studies())}, all")
-        runs = expand(studies, args.dataset, args.variant, args.profile, args.seed, args.overrides)
+        runs = expand(studies, args.dataset, args.variant, args.profile, args.seed,
+                      args.overrides + protocol_overrides(studies, args.protocol))
         if not args.dry_run:
             check_data(runs)
     except ConfigError as exc:

@@ -2,7 +2,9 @@
 
 Determinism: Agg backend, one rcParams dict for every figure, PNG metadata {"Software": None}, PDF metadata
 {"Creator": None, "Producer": None, "CreationDate": None} (the pytest-mpl recipe). Each figure names its profile;
-demo figures say they show synthetic data.
+demo figures say they show synthetic data. Runs under protocol=released appear in one figure of their own
+(``smile_released``, drawn only when such runs exist), titled "as released (test-fold selection)"; the other figures
+read honest runs only (:meth:`Results.select`).
 """
 from __future__ import annotations
 
@@ -106,6 +108,39 @@ def smile_heatmap(res: Results, profile: str) -> plt.Figure | None:
     ax.set_yticks(range(len(variants)), variants)
     fig.colorbar(im, ax=ax, label="accuracy (%)")
     _title(fig, "Smile: mean accuracy per variant and dataset", profile)
+    fig.tight_layout()
+    return fig
+
+
+def smile_released_bars(res: Results, profile: str) -> plt.Figure | None:
+    """Test-fold-selected accuracy of the released-protocol runs per dataset and variant, beside the paper's."""
+    variants = sorted({v for d in pc.SMILE_DATASETS
+                       for v in res.select(study="smile", profile=profile, dataset=d, protocol="released")["variant"]},
+                      key=lambda v: tb.smile_variants(res, profile).index(v) if v in tb.smile_variants(res, profile)
+                      else len(pc.SMILE_FUSIONS) + len(pc.SMILE_BASELINES))
+    if not variants:
+        return None
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 + 0.5 * len(variants) * len(pc.SMILE_DATASETS)), 2.8))
+    width = 0.8 / len(variants)
+    for i, v in enumerate(variants):
+        x = np.arange(len(pc.SMILE_DATASETS)) + (i - (len(variants) - 1) / 2) * width
+        means, sds = [], []
+        for d in pc.SMILE_DATASETS:
+            rows = tb.released_scores(res, profile, d, v)
+            rows = rows if len(rows) else tb.released_scores(res, profile, d, v, selection="")  # no epochs
+            vals = 100 * rows["value"].to_numpy()
+            means.append(vals.mean() if len(vals) else np.nan)
+            sds.append(vals.std(ddof=1) if len(vals) > 1 else 0.0)
+        ax.bar(x, means, width, yerr=sds, capsize=2, label=f"{v} ({tb.RELEASED_LABEL})")
+        paper = [tb.smile_paper_accuracy(v, d) for d in pc.SMILE_DATASETS]
+        ax.scatter(x, [np.nan if p is None else p for p in paper], marker="_", s=120, color="black", zorder=3,
+                   label="paper (test-fold selected)" if i == 0 else None)
+    ax.set_xticks(np.arange(len(pc.SMILE_DATASETS)), pc.SMILE_DATASETS)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _title(fig, f"Smile: accuracy {tb.RELEASED_LABEL}, beside the paper (no test; never pooled with honest runs)",
+           profile)
     fig.tight_layout()
     return fig
 
@@ -385,6 +420,8 @@ def write_figures(res: Results, profile: str, studies: set[str], folder: Path) -
                 log.skipped.append(fig)
             else:
                 save(fig, folder, name, log)
+        if tb.has_released(res, profile):  # only when released-protocol runs exist: nothing is missing otherwise
+            save(smile_released_bars(res, profile), folder, "smile_released", log)
     return log
 
 

@@ -2,6 +2,10 @@
 
 A malformed file stops everything with :class:`MalformedInput` naming the file and line: tables built from a
 half-understood input would be worse than none. Missing data is not an error; it is listed, and cells say why.
+
+Each row carries its run's ``protocol`` (from run.json; ``paper`` when absent). Runs under ``protocol=released``
+(epoch chosen on the test fold) are kept apart: :meth:`Results.select` leaves them out unless asked for with
+``protocol="released"``, so no honest table, test or figure pools them, and they never supersede an honest run.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from common.results import COLUMNS, is_complete, read_rows
 STUDIES = ("smile", "hafem")
 PROFILES = ("demo", "paper")
 SELECTIONS = ("", "val", "test", "last")
+PROTOCOLS = ("paper", "released")
 # metrics that are fractions in [0, 1]; anything else there is a malformed row (e.g. a percentage)
 BOUNDED = {"accuracy", "balanced_accuracy", "f1", "roc_auc", "precision_macro", "recall_macro", "f1_macro", "auc_ovr"}
 
@@ -44,6 +49,8 @@ class Results:
     _groups: dict | None = field(default=None, repr=False)
 
     def select(self, **where: Any) -> pd.DataFrame:
+        """Rows matching ``where``; honest (``protocol="paper"``) rows only unless another protocol is asked for."""
+        where.setdefault("protocol", "paper")
         df = self.rows
         key4 = ("study", "profile", "dataset", "variant")
         if all(k in where and isinstance(where[k], str) for k in key4):
@@ -136,6 +143,20 @@ def _started(run_dir: str) -> str:
         return ""
 
 
+def _protocol(run_dir: str) -> str:
+    """The run's evaluation protocol (run.json ``protocol``, else its config's, else ``paper``)."""
+    path = Path(run_dir) / "run.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "paper"
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    protocol = record.get("protocol") or config.get("protocol") or "paper"
+    if protocol not in PROTOCOLS:
+        raise MalformedInput(f"{path}:1: protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    return protocol
+
+
 def load_results(root: str | Path) -> Results:
     """Every row of every complete run below ``root`` (a ``results/raw`` folder), validated.
 
@@ -168,19 +189,23 @@ def load_results(root: str | Path) -> Results:
             parsed.append(rec)
     incomplete = sorted(str(p.parent) for p in root.rglob("rows.csv") if not is_complete(p.parent)) if root.is_dir() \
         else []
-    df = pd.DataFrame(parsed, columns=[*COLUMNS, "run_dir"])
+    protocols = {run: _protocol(run) for run in dict.fromkeys(rec["run_dir"] for rec in parsed)}
+    for rec in parsed:
+        rec["protocol"] = protocols[rec["run_dir"]]
+    df = pd.DataFrame(parsed, columns=[*COLUMNS, "run_dir", "protocol"])
     df = df.astype({"seed": "int64", "fold": "int64", "n_train": "int64", "n_test": "int64", "value": "float64"})
     superseded: list[str] = []
     if len(df):
         started = {run: _started(run) for run in df["run_dir"].unique()}
         df["_started"] = df["run_dir"].map(started)
         df = df.sort_values(["_started", "run_dir"], kind="stable")
-        keys = ["study", "profile", "dataset", "variant", "seed", "fold", "selection", "metric"]
+        keys = ["study", "protocol", "profile", "dataset", "variant", "seed", "fold", "selection", "metric"]
         dup = df.duplicated(keys, keep="last")
         kept_runs = set(df.loc[~dup, "run_dir"])
         superseded = sorted(set(df.loc[dup, "run_dir"]) - kept_runs)
         df = df[~dup].drop(columns="_started")
-        df = df.sort_values(["study", "profile", "dataset", "variant", "seed", "fold", "selection", "metric"],
+        df = df.sort_values(["study", "protocol", "profile", "dataset", "variant", "seed", "fold", "selection",
+                             "metric"],
                             kind="stable").reset_index(drop=True)
     return Results(df, root, incomplete, superseded)
 

@@ -124,6 +124,7 @@ def run(results_dir: Path, tables_dir: Path, figures_dir: Path, quiet: bool = Fa
             built += [build(res, profile) for build in tb.SMILE_TABLES]
         if "hafem" in studies:
             built += [build(res, profile) for build in tb.HAFEM_TABLES]
+        built += tb.released_tables(res, profile)  # protocol=released: its own table, never pooled
         for table in built:
             write_table(table, tables_dir / profile, written_tables)
         overview = tables_dir / profile / "README.md"

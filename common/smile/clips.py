@@ -7,6 +7,14 @@ seed is set. Here every start ``0 .. T-L`` (inclusive) is reachable and the draw
 
 Zero padding: when ``T <= L`` the whole video is one window, padded with zero frames at the end *after*
 normalisation, as in the released loader.
+
+Evaluation windows: ``eval_windows="fixed"`` draws each test video's windows once, from (seed, index);
+``"per_epoch"`` (released) redraws them every epoch, from (seed, epoch, index), as the released loader's
+``__getitem__`` does.
+
+Normalisation: x' = (x - min) / (max - min) per axis, computed in float64 and cast to float32 (as released). Two
+constant sets exist (:data:`LANDMARK_NORMS`): the UvA-NEMO min/max, which 59 of the 60 released notebooks use for
+every dataset, and the constants of the released BBC Hadamard notebook alone.
 """
 from __future__ import annotations
 
@@ -23,17 +31,28 @@ UVA_LANDMARK_MAX = np.array([0.63246971, 1.01475966, 0.14436169])
 BBC_HADAMARD_LANDMARK_MIN = np.array([0.21279547, 0.19596553, -0.13428977])
 BBC_HADAMARD_LANDMARK_MAX = np.array([0.7755264, 0.96657193, 0.27711481])
 
+LANDMARK_NORMS = {"uva-nemo": (UVA_LANDMARK_MIN, UVA_LANDMARK_MAX),
+                  "bbc-hadamard": (BBC_HADAMARD_LANDMARK_MIN, BBC_HADAMARD_LANDMARK_MAX)}
+
 WINDOW_SAMPLINGS = ("all_starts", "released")
+EVAL_WINDOWS = ("fixed", "per_epoch")
 # Distinct stream tags so train and eval draws never share random numbers.
 _TRAIN_STREAM, _EVAL_STREAM = 0x7121, 0xE7A1
 
 
+def norm_range(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(min_xyz, max_xyz) of a named constant set (:data:`LANDMARK_NORMS`)."""
+    if name not in LANDMARK_NORMS:
+        raise ValueError(f"unknown landmark normalisation {name!r}; accepted: {', '.join(LANDMARK_NORMS)}")
+    return LANDMARK_NORMS[name]
+
+
 def normalise_landmarks(x: np.ndarray, lo: np.ndarray = UVA_LANDMARK_MIN,
                         hi: np.ndarray = UVA_LANDMARK_MAX) -> np.ndarray:
-    """x' = (x - min_xyz) / (max_xyz - min_xyz), per coordinate, as float32."""
-    lo = np.asarray(lo, dtype=np.float32)
-    hi = np.asarray(hi, dtype=np.float32)
-    return (np.asarray(x, dtype=np.float32) - lo) / (hi - lo)
+    """x' = (x - min_xyz) / (max_xyz - min_xyz), per coordinate, in float64, returned as float32 (as released)."""
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    return ((np.asarray(x, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
 
 
 def n_window_starts(n_frames: int, clip_len: int = CLIP_LEN, window_sampling: str = "all_starts") -> int:
@@ -55,9 +74,13 @@ def train_window_start(n_frames: int, seed: int, epoch: int, index: int, clip_le
 
 
 def eval_window_starts(n_frames: int, seed: int, index: int, n_clips: int = N_EVAL_CLIPS, clip_len: int = CLIP_LEN,
-                       window_sampling: str = "all_starts") -> np.ndarray:
-    """``n_clips`` independent uniform starts (with replacement, as released), fixed per (seed, index)."""
-    rng = np.random.default_rng([seed, index, _EVAL_STREAM])
+                       window_sampling: str = "all_starts", epoch: int | None = None) -> np.ndarray:
+    """``n_clips`` independent uniform starts (with replacement, as released).
+
+    ``epoch=None``: fixed per (seed, index); an epoch number: drawn afresh per (seed, epoch, index) (released).
+    """
+    key = [seed, index, _EVAL_STREAM] if epoch is None else [seed, epoch, index, _EVAL_STREAM]
+    rng = np.random.default_rng(key)
     return rng.integers(0, n_window_starts(n_frames, clip_len, window_sampling), size=n_clips)
 
 

@@ -30,9 +30,10 @@ import numpy as np
 from common import io as atomic
 from common.paths import DATASETS_DIR
 from common.registry import Registry
-from common.smile.clips import (CLIP_LEN, N_EVAL_CLIPS, N_LANDMARKS, UVA_LANDMARK_MAX, UVA_LANDMARK_MIN,
-                                eval_window_starts, model_clip, train_window_start)
-from common.smile.dmarker import DMARKER_DIM, SCOPES, DMarkerScaler, check_variant, video_dmarkers
+from common.smile.clips import (CLIP_LEN, EVAL_WINDOWS, N_EVAL_CLIPS, N_LANDMARKS, eval_window_starts, model_clip,
+                                norm_range, train_window_start)
+from common.smile.dmarker import (DMARKER_DIM, FORMULA_REVISION, SCOPES, DMarkerScaler, check_variant, deepmarkernet_target,
+                                  video_dmarkers)
 from common.smile.folds import (Fold, FoldError, assert_subject_independent, generate_folds, labels_of_folds,
                                 load_folds, read_subjects_csv, subject_independent_split, subjects_for)
 
@@ -127,6 +128,7 @@ class DMarkerTable:
     variant: str
     scope: str
     clip_len: int
+    norm: str  # landmark normalisation (LANDMARK_NORMS key) the released variant measures in; "-" for paper
     features: np.ndarray
     offsets: Mapping[str, tuple[int, int]]
     path: Path | None = None  # the on-disk cache the features are memory-mapped from, if any
@@ -325,12 +327,17 @@ class SmileDataset:
 
     # ---- D-Markers
     def dmarker_table(self, variant: str = "paper", scope: str = "video", clip_len: int = CLIP_LEN,
-                      progress: bool = True) -> DMarkerTable:
-        """Every video's D-Markers (scope "video": 1 row; "clip": one row per window start), computed once."""
+                      progress: bool = True, norm: str = "uva-nemo") -> DMarkerTable:
+        """Every video's D-Markers (scope "video": 1 row; "clip": one row per window start), computed once.
+
+        ``norm`` names the landmark normalisation (:data:`common.smile.clips.LANDMARK_NORMS`) the released variant
+        is measured in (the release computes it on the normalised clip); the paper variant does not depend on it.
+        """
         check_variant(variant)
         if scope not in SCOPES:
             raise ValueError(f"unknown D-Marker scope {scope!r}; accepted: {', '.join(SCOPES)}")
-        key = (variant, scope, int(clip_len))
+        norm_range(norm)  # unknown names fail here
+        key = (variant, scope, int(clip_len), norm if variant == "released" else "-")
         if key in self._tables:
             return self._tables[key]
         table = self._load_cached_table(key)
@@ -345,9 +352,11 @@ class SmileDataset:
     def _cache_paths(self, key) -> tuple[Path, Path] | None:
         if self._cache_dir is None:
             return None
-        variant, scope, clip_len = key
+        variant, scope, clip_len, norm = key
         folder = self._cache_dir / "dmarker" / f"{self.name}-{self.fingerprint()[:20]}"
-        stem = f"{variant}-{scope}-L{clip_len}"
+        stem = f"{variant}-{scope}-L{clip_len}" + ("" if norm in ("-", "uva-nemo") else f"-{norm}")
+        revision = FORMULA_REVISION[variant]
+        stem += f"-r{revision}" if revision > 1 else ""  # a changed formula never reads an older cache
         return folder / f"{stem}.npy", folder / f"{stem}.json"
 
     def _load_cached_table(self, key) -> DMarkerTable | None:
@@ -365,18 +374,20 @@ class SmileDataset:
         return DMarkerTable(*key, feats, offsets, paths[0])
 
     def _save_cached_table(self, table: DMarkerTable) -> None:
-        paths = self._cache_paths((table.variant, table.scope, table.clip_len))
+        paths = self._cache_paths((table.variant, table.scope, table.clip_len, table.norm))
         if paths is None:
             return
         atomic.save_npy(paths[0], np.ascontiguousarray(table.features))
         atomic.write_json(paths[1], {"dataset": self.name, "fingerprint": self.fingerprint(),
                                      "variant": table.variant, "scope": table.scope, "clip_len": table.clip_len,
+                                     "norm": table.norm, "revision": FORMULA_REVISION[table.variant],
                                      "offsets": {v: list(o) for v, o in table.offsets.items()}})
 
     def _compute_table(self, key, progress: bool) -> DMarkerTable:
         from tqdm.auto import tqdm
 
-        variant, scope, clip_len = key
+        variant, scope, clip_len, norm = key
+        lo_hi = norm_range("uva-nemo" if norm == "-" else norm)
         offsets, row = {}, 0
         for v in self.videos:  # rows per video are known from the headers: fill one preallocated table
             n_rows = 1 if scope == "video" else max(self._n_frames[v] - clip_len + 1, 1)
@@ -389,8 +400,8 @@ class SmileDataset:
             check_array_values(seq, self._paths[v])
             start, n_rows = offsets[v]
             features[start:start + n_rows] = video_dmarkers(seq, variant, self.fps(v), scope, clip_len,
-                                                            aspect=self.aspect(v))
-        return DMarkerTable(variant, scope, clip_len, features, offsets)
+                                                            aspect=self.aspect(v), norm_range=lo_hi)
+        return DMarkerTable(variant, scope, clip_len, norm, features, offsets)
 
 
 def load_smile_dataset(name: str, root: str | Path, **options) -> SmileDataset:
@@ -409,19 +420,33 @@ except ImportError:  # the data tools work without torch; SmileClips needs it
     _TorchDataset = object
 
 
+AUX_TARGETS = ("dmarker", "deepmarkernet")
+
+
+def aux_target_for(variant: str) -> str:
+    """What the ``dmarker`` key of a batch holds for ``variant``: DeepMarkerNet regresses its own 216-d target."""
+    return "deepmarkernet" if variant == "deepmarkernet" else "dmarker"
+
+
 class SmileClips(_TorchDataset):
     """16-frame landmark clips plus their D-Markers for training (one window per item) or evaluation (n windows).
 
     Train item: {"clip": (L, 478, 3) float32 normalised, "dmarker": (225,), "label": scalar, "index": int};
     eval item: "clip" (n_eval_clips, L, 478, 3), "dmarker" (n_eval_clips, 225). Training windows are re-drawn by
-    :meth:`set_epoch` as a function of (seed, epoch, index); evaluation windows are fixed by (seed, index).
+    :meth:`set_epoch` as a function of (seed, epoch, index); evaluation windows are fixed by (seed, index), or with
+    ``eval_windows="per_epoch"`` (released) re-drawn from (seed, epoch, index) too.
     ``scaler`` must be a :class:`DMarkerScaler` fitted on the training fold only (see :meth:`dmarker_features`).
+    ``landmark_norm`` names the min/max constants (:data:`common.smile.clips.LANDMARK_NORMS`) applied to the network
+    input and, for the released D-Marker, to the clip it is measured on. ``target="deepmarkernet"`` puts
+    DeepMarkerNet's 216-d auxiliary target of each window (computed on the network-input clip, never scaled) in the
+    ``dmarker`` key instead of the D-Marker.
     """
 
     def __init__(self, dataset: SmileDataset, videos: Sequence[str], mode: str = "train", clip_len: int = CLIP_LEN,
                  n_eval_clips: int = N_EVAL_CLIPS, seed: int = 0, dmarker_variant: str = "paper",
                  dmarker_scope: str = "video", scaler: DMarkerScaler | None = None,
-                 window_sampling: str = "all_starts", norm_range=(UVA_LANDMARK_MIN, UVA_LANDMARK_MAX)):
+                 window_sampling: str = "all_starts", landmark_norm: str = "uva-nemo", eval_windows: str = "fixed",
+                 target: str = "dmarker"):
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
         unknown = [v for v in videos if v not in dataset.labels]
@@ -429,11 +454,19 @@ class SmileClips(_TorchDataset):
             raise DataError(f"{dataset.name}: {len(unknown)} video(s) not in the dataset, e.g. {unknown[:3]}")
         if clip_len < 1 or n_eval_clips < 1:
             raise ValueError("clip_len and n_eval_clips must be >= 1")
+        if eval_windows not in EVAL_WINDOWS:
+            raise ValueError(f"unknown eval_windows {eval_windows!r}; accepted: {', '.join(EVAL_WINDOWS)}")
+        if target not in AUX_TARGETS:
+            raise ValueError(f"unknown target {target!r}; accepted: {', '.join(AUX_TARGETS)}")
+        if target == "deepmarkernet" and scaler is not None:
+            raise ValueError("DeepMarkerNet's target is regressed unscaled, as released; pass scaler=None")
         self.dataset, self.videos, self.mode = dataset, list(videos), mode
         self.clip_len, self.n_eval_clips, self.seed = int(clip_len), int(n_eval_clips), int(seed)
-        self.window_sampling, self.norm_range = window_sampling, norm_range
+        self.window_sampling, self.eval_windows, self.target = window_sampling, eval_windows, target
+        self.landmark_norm, self.norm_range = landmark_norm, norm_range(landmark_norm)
         self.scaler = scaler
-        self.table = dataset.dmarker_table(dmarker_variant, dmarker_scope, self.clip_len)
+        self.table = (dataset.dmarker_table(dmarker_variant, dmarker_scope, self.clip_len, norm=landmark_norm)
+                      if target == "dmarker" else None)
         self.scope = dmarker_scope
         self.labels = np.array([dataset.labels[v] for v in self.videos], dtype=np.float32)
         self._n_frames = [dataset.n_frames(v) for v in self.videos]
@@ -450,7 +483,9 @@ class SmileClips(_TorchDataset):
         n = self._n_frames[index]
         if self.mode == "train":
             return np.array([train_window_start(n, self.seed, self.epoch, index, self.clip_len, self.window_sampling)])
-        return eval_window_starts(n, self.seed, index, self.n_eval_clips, self.clip_len, self.window_sampling)
+        epoch = self.epoch if self.eval_windows == "per_epoch" else None
+        return eval_window_starts(n, self.seed, index, self.n_eval_clips, self.clip_len, self.window_sampling,
+                                  epoch=epoch)
 
     def _dmarker_rows(self, index: int, starts: np.ndarray) -> np.ndarray:
         rows = self.table.rows(self.videos[index])
@@ -464,7 +499,7 @@ class SmileClips(_TorchDataset):
         arr = self.dataset.array(self.videos[index])
         starts = self.starts(index)
         clips = np.stack([model_clip(arr, int(s), self.clip_len, *self.norm_range) for s in starts])
-        dm = self._dmarker_rows(index, starts)
+        dm = deepmarkernet_target(clips) if self.target == "deepmarkernet" else self._dmarker_rows(index, starts)
         if self.mode == "train":
             clips, dm = clips[0], dm[0]
         return {"clip": torch.from_numpy(clips), "dmarker": torch.from_numpy(np.ascontiguousarray(dm)),
@@ -472,4 +507,6 @@ class SmileClips(_TorchDataset):
 
     def dmarker_features(self) -> np.ndarray:
         """Raw (unscaled) D-Markers of these videos: (n_videos, 225) for scope video, all windows for scope clip."""
+        if self.table is None:
+            raise ValueError("these clips carry DeepMarkerNet's target, not D-Markers: there is nothing to scale")
         return np.concatenate([np.asarray(self.table.rows(v), dtype=np.float32) for v in self.videos])

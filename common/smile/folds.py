@@ -102,9 +102,25 @@ def load_folds(labels_dir: str | Path) -> list[Fold]:
     return folds
 
 
+FOLD_ORDERS = ("numeric", "lexicographic")
+
+
 def released_order(folds: Sequence[Fold]) -> list[Fold]:
     """The folds in the released code's order (string sort of the folder names): its ``--fold i`` is item i."""
     return sorted(folds, key=lambda f: str(f.k))
+
+
+def order_folds(folds: Sequence[Fold], order: str = "numeric") -> list[Fold]:
+    """``folds`` in numeric order of k, or ``lexicographic`` = the release's order (1, 10, 2, ... on 10 folds).
+
+    Only the order changes: every fold keeps its folder number ``k`` (and its per-fold seed), so results of the two
+    orders line up fold by fold.
+    """
+    if order == "numeric":
+        return sorted(folds, key=lambda f: f.k)
+    if order == "lexicographic":
+        return released_order(folds)
+    raise FoldError(f"unknown fold order {order!r}; accepted: {', '.join(FOLD_ORDERS)}")
 
 
 def labels_of_folds(folds: Sequence[Fold]) -> dict[str, int]:

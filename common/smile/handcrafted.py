@@ -36,10 +36,13 @@ def _classifier(model: str, seed: int, C: float | None):
 
 def evaluate_handcrafted(dataset, fold, model: str = "svm", dmarker_variant: str = "paper", seed: int = 0,
                          dmarker_scope: str = "video", clip_len: int = CLIP_LEN, n_eval_clips: int = N_EVAL_CLIPS,
-                         C: float | None = None, max_train_clips: int = 16, return_predictions: bool = False) -> dict:
+                         C: float | None = None, max_train_clips: int = 16, return_predictions: bool = False,
+                         landmark_norm: str = "uva-nemo") -> dict:
     """Train on ``fold.train``, evaluate on ``fold.test``; returns the metrics plus n_train / n_test.
 
     Scope "clip" trains on at most ``max_train_clips`` evenly spaced windows per training video.
+
+    ``landmark_norm`` names the min/max constants the released D-Marker is measured in.
 
     With ``return_predictions`` the dict also holds ``y_true``, ``y_pred`` and ``y_score`` (lists, test order).
     """
@@ -47,7 +50,7 @@ def evaluate_handcrafted(dataset, fold, model: str = "svm", dmarker_variant: str
         raise ValueError(f"unknown hand-crafted model {model!r}; accepted: {', '.join(HANDCRAFTED_MODELS)}")
     if len(set(dataset.labels[v] for v in fold.train)) < 2:
         raise ValueError(f"{dataset.name} fold {fold.k}: the training set has a single class")
-    table = dataset.dmarker_table(dmarker_variant, dmarker_scope, clip_len)
+    table = dataset.dmarker_table(dmarker_variant, dmarker_scope, clip_len, norm=landmark_norm)
     x_parts, y_parts = [], []
     for v in fold.train:
         rows = np.asarray(table.rows(v), dtype=np.float64)

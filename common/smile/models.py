@@ -16,6 +16,7 @@ from torch import nn
 from common.registry import UnknownNameError
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
 from common.smile.baselines import BASELINES, BinaryModel, Head
+from common.smile.dmarker import DMN_TARGET_DIM
 from common.smile.fusions import FUSIONS, IMPLS
 
 BACKBONES = {"meshsmilenet": "MeshSmileNet deep branch (CurveNet encoder + spatial/temporal transformers)"}
@@ -83,7 +84,8 @@ def model_spec(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if impl not in IMPLS:
         raise ValueError(f"unknown fusion_impl {impl!r}; accepted: {', '.join(IMPLS)}")
     return {"variant": variant, "fusion_impl": impl, "backbone": backbone_config(cfg).to_dict(),
-            "dmarker_dim": int(cfg.get("dmarker_dim", DMARKER_DIM)), "dropout": float(cfg.get("dropout", 0.1))}
+            "dmarker_dim": int(cfg.get("dmarker_dim", DMN_TARGET_DIM if variant == "deepmarkernet" else DMARKER_DIM)),
+            "dropout": float(cfg.get("dropout", 0.1))}
 
 
 def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:

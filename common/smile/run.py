@@ -25,9 +25,11 @@ from common.config import get_study
 from common.engine import FitSettings, discard_states, fit, loader_options, resolve_device
 from common.results import RunWriter, open_run
 from common.seeding import seed_everything, torch_generator
-from common.smile.data import SmileClips, SmileDataset, load_smile_dataset, subject_independent_split
+from common.smile.data import SmileClips, SmileDataset, aux_target_for, load_smile_dataset, subject_independent_split
 from common.smile.dmarker import DMARKER_DIM, DMarkerScaler
 from common.smile.engine import METRICS, TASK
+from common.smile.folds import order_folds
+from common.smile.study import RELEASED_LABEL
 from common.smile.models import BASELINES, build_from_spec, count_parameters, is_handcrafted, model_spec
 
 SELECTIONS = ("val", "test", "last")
@@ -63,15 +65,15 @@ def open_dataset(cfg: Mapping[str, Any]) -> SmileDataset:
     return load_smile_dataset(cfg["dataset"], root)
 
 
-def select_folds(dataset: SmileDataset, spec: str):
+def select_folds(dataset: SmileDataset, spec: str, order: str = "numeric"):
     if spec == "all":
-        return list(dataset.folds)
+        return order_folds(dataset.folds, order)
     wanted = [int(p) for p in spec.split(",")]
     known = [f.k for f in dataset.folds]
     missing = [k for k in wanted if k not in known]
     if missing:
         raise RunInputError(f"{dataset.root}: folds {missing} requested, the dataset has folds {known}")
-    return [dataset.fold(k) for k in wanted]
+    return order_folds([dataset.fold(k) for k in wanted], order)
 
 
 def split_train_val(cfg, dataset: SmileDataset, fold) -> tuple[list[str], list[str]]:
@@ -115,7 +117,8 @@ def preflight_model(cfg: Mapping[str, Any], dataset: SmileDataset, fold, spec: M
 
     items = SmileClips(dataset, list(fold.train)[:2], mode="train", clip_len=cfg["clip_len"],
                        n_eval_clips=cfg["n_eval_clips"], seed=cfg["seed"], dmarker_variant=cfg["dmarker_variant"],
-                       dmarker_scope=cfg["dmarker_scope"], window_sampling=cfg["window_sampling"])
+                       dmarker_scope=cfg["dmarker_scope"], window_sampling=cfg["window_sampling"],
+                       landmark_norm=cfg["landmark_norm"], target=aux_target_for(cfg["variant"]))
     check_inputs(build_from_spec(spec), default_collate([items[i] for i in range(len(items))]))
 
 
@@ -136,16 +139,18 @@ class FoldResult:
 
 def make_loaders(dataset: SmileDataset, train: list[str], evals: list[list[str]], *, clip_len: int,
                  n_eval_clips: int, batch_size: int, seed: int, dmarker_variant: str, dmarker_scope: str,
-                 scaling: str = "standard", window_sampling: str = "all_starts",
-                 loader_kw: Mapping[str, Any] | None = None):
-    """(train loader, [eval loaders], scaler state). The scaler is fitted on ``train`` only.
+                 scaling: str = "standard", window_sampling: str = "all_starts", landmark_norm: str = "uva-nemo",
+                 eval_windows: str = "fixed", target: str = "dmarker", loader_kw: Mapping[str, Any] | None = None):
+    """(train loader, [eval loaders], scaler state). The scaler is fitted on ``train`` only (D-Markers only).
 
     ``loader_kw``: extra DataLoader options (:func:`common.engine.loader_options`: pinned memory, workers)."""
     common = {"clip_len": clip_len, "n_eval_clips": n_eval_clips, "seed": seed, "dmarker_variant": dmarker_variant,
-              "dmarker_scope": dmarker_scope, "window_sampling": window_sampling}
+              "dmarker_scope": dmarker_scope, "window_sampling": window_sampling, "landmark_norm": landmark_norm,
+              "eval_windows": eval_windows, "target": target}
     loader_kw = dict(loader_kw or {})
     train_ds = SmileClips(dataset, train, mode="train", **common)
-    scaler = DMarkerScaler().fit(train_ds.dmarker_features()) if scaling == "standard" else None
+    scaler = (DMarkerScaler().fit(train_ds.dmarker_features())
+              if scaling == "standard" and target == "dmarker" else None)
     train_ds.scaler = scaler
     # drop_last as released, unless that would leave no batch (tiny folds)
     train_loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=len(train) > batch_size,
@@ -158,7 +163,7 @@ def make_loaders(dataset: SmileDataset, train: list[str], evals: list[list[str]]
 def fold_identity(cfg: Mapping[str, Any], fold_k: int) -> dict[str, Any]:
     """What a fold's saved training state must match to be resumed: the study, the fold and the config (minus the
     settings that only choose which folds run, how often states are saved and whether checkpoints are written)."""
-    ignored = ("folds", "save_checkpoints", "save_state_every", "num_workers")
+    ignored = ("folds", "fold_order", "save_checkpoints", "save_state_every", "num_workers")
     return {"study": "smile", "fold": int(fold_k), "config": {k: v for k, v in cfg.items() if k not in ignored}}
 
 
@@ -173,6 +178,7 @@ def run_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold, progress=None,
         dataset, train, [val, list(fold.test)], clip_len=cfg["clip_len"], n_eval_clips=cfg["n_eval_clips"],
         batch_size=cfg["batch_size"], seed=cfg["seed"] + fold.k, dmarker_variant=cfg["dmarker_variant"],
         dmarker_scope=cfg["dmarker_scope"], scaling=cfg["dmarker_scaling"], window_sampling=cfg["window_sampling"],
+        landmark_norm=cfg["landmark_norm"], eval_windows=cfg["eval_windows"], target=aux_target_for(cfg["variant"]),
         loader_kw=loader_options(device, cfg["num_workers"]))
     model = build_from_spec(model_spec(cfg))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -206,7 +212,7 @@ def run_handcrafted_fold(cfg: Mapping[str, Any], dataset: SmileDataset, fold) ->
     out = evaluate_handcrafted(dataset, fold, model=BASELINES.info(cfg["variant"])["classifier"],
                                dmarker_variant=cfg["dmarker_variant"], seed=cfg["seed"],
                                dmarker_scope=cfg["dmarker_scope"], clip_len=cfg["clip_len"],
-                               n_eval_clips=cfg["n_eval_clips"])
+                               n_eval_clips=cfg["n_eval_clips"], landmark_norm=cfg["landmark_norm"])
     seconds = time.perf_counter() - t0
     metrics = {"": {m: out[m] for m in ("accuracy", "balanced_accuracy", "f1", "roc_auc")}}
     extra = {"train_seconds": seconds, "params_total": float(DMARKER_DIM + 1), "params_trainable": float(DMARKER_DIM + 1)}
@@ -275,7 +281,7 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
     if spec is not None:
         build_from_spec(spec)  # unknown names / impossible sizes fail here, before any data work
     dataset = open_dataset(cfg)
-    folds = select_folds(dataset, cfg["folds"])
+    folds = select_folds(dataset, cfg["folds"], cfg["fold_order"])
     for fold in folds:
         check_fold(cfg, dataset, fold)
     if spec is not None:
@@ -294,7 +300,7 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
     extra = {"n_folds": len(run.folds), "selections_recorded": sorted({s for r in run.folds for s in r.metrics}),
              "test_selection_note": "selection='test' rows pick the epoch on the test fold (released behaviour); "
                                     "they are optimistic and kept only to measure that optimism",
-             "epochs_1_based": True,
+             "epochs_1_based": True, "protocol": cfg["protocol"], "fold_sequence": [f.k for f in folds],
              "stop_reasons": {str(r.k): r.stop_reason for r in run.folds if r.stop_reason},
              "resumed_folds": {str(r.k): r.resumed_after for r in run.folds if r.resumed_after is not None}}
     capped = [r.k for r in run.folds if r.stop_reason == "time_cap"]
@@ -302,6 +308,8 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
         extra["time_capped_folds"] = capped
         extra["time_cap_note"] = (f"max_train_minutes={cfg['max_train_minutes']} ended training early in folds "
                                   f"{capped}: their numbers depend on this machine's speed")
+    if cfg["protocol"] == "released":
+        extra["protocol_label"] = RELEASED_LABEL
     if spec is not None:
         extra["model_spec"] = spec
         extra["param_comparison"] = parameter_comparison(cfg)
