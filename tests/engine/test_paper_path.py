@@ -47,17 +47,18 @@ def smile_data(tmp_path_factory):
                              n_folds=3)
 
 
-# released case: no validation split, epoch picked on the test fold (selection=test); honest: validation selection.
-# (the `protocol` parameter, when present, adds the released / honest data protocol to these two cases)
-@pytest.mark.parametrize("case", [{"selection": "test", "val_fraction": 0.0, "batch_size": 4},
-                                  {"selection": "val", "val_fraction": 0.25, "batch_size": 3}],
-                         ids=["released-selection", "honest-selection"])
+# released protocol: no validation split, epoch picked on the test fold, 5 test windows redrawn per epoch, released
+# D-Marker per clip; honest (paper protocol): validation selection.
+@pytest.mark.parametrize("case", [{"protocol": "released", "batch_size": 4},
+                                  {"protocol": "paper", "selection": "val", "val_fraction": 0.25, "batch_size": 3,
+                                   "n_eval_clips": SMOKE_EVAL_CLIPS}],
+                         ids=["released-protocol", "honest-protocol"])
 def test_smile_paper_size_two_steps_checkpoint_and_resume(smile_data, tmp_path, monkeypatch, case):
     from common.smile import run as smile_run
     from common.smile.models import model_from_checkpoint
 
     params = {"dataset": "BBC", "variant": "hadamard", "profile": "paper", "data_root": str(smile_data),
-              "epochs": 2, "folds": "1", "lr_step_epoch": 0, "n_eval_clips": SMOKE_EVAL_CLIPS, **case}
+              "epochs": 2, "folds": "1", "lr_step_epoch": 0, **case}
     cfg = smile_run.resolve_config(params)
     assert (cfg["n_points"], cfg["knn_k"], cfg["clip_len"], cfg["backbone_size"]) == (478, 20, 16, "paper")
     monkeypatch.setattr(smile_run, "TASK", interrupt_after_first_step(smile_run.TASK))
@@ -73,7 +74,8 @@ def test_smile_paper_size_two_steps_checkpoint_and_resume(smile_data, tmp_path, 
     curves = run.folds[0].curves
     assert curves["epoch"] == [1, 2] and np.isfinite(curves["train_loss"]).all()
     payload = load_checkpoint(run.folder / "checkpoints" / "fold1.pt", "smile")
-    assert payload["best_epoch"] in (1, 2) and payload["selection"] == case["selection"]
+    assert payload["best_epoch"] in (1, 2) and payload["selection"] == cfg["selection"]
+    assert cfg["selection"] == ("test" if case["protocol"] == "released" else "val")
     model, mcfg = model_from_checkpoint(payload)
     clip = torch.randn(2, mcfg["clip_len"], 478, 3)
     with torch.no_grad():
