@@ -51,7 +51,7 @@ def _run(args, work: Path) -> int:
     trained = False
     try:
         for study in ("smile", "hafem"):
-            predict.choose_checkpoint(study, results)
+            predict.choose_models(study, results)
     except predict.NoCheckpointError as exc:
         if args.no_train:
             print(f"error: {exc}", file=sys.stderr)

@@ -128,7 +128,11 @@ class VideoReader:
 
 def probe_video(path: str | Path) -> dict:
     """fps, size and header frame count of a video whose first frame decodes (else :class:`UnreadableMediaError`)."""
-    with VideoReader(path) as reader:
+    try:
+        reader = VideoReader(path)
+    except UnreadableMediaError as exc:
+        raise UnreadableMediaError(f"{path}: not a readable video (OpenCV cannot open it)") from exc
+    with reader:
         first = next(iter(reader), None)
         if first is None:
             raise UnreadableMediaError(f"{path}: not a readable video (OpenCV cannot decode a first frame)")
