@@ -125,7 +125,7 @@ def extract_video(path: str | Path, options: ExtractOptions = ExtractOptions(), 
         raise VideoError(f"{path}: no decodable frames (corrupt, empty or unsupported file)")
     short = reader.short_read()
     if short and not options.accept_short_reads:
-        raise VideoError(f"{short}; --accept-short-reads keeps what decoded")
+        raise VideoError(short)
     array, info = fill_gaps(np.stack(frames), options.max_gap, str(path))
     fps = reader.info.fps
     sidecar = {
@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  FAILED {f['video']}: {f['problem']}", file=sys.stderr)
     for f in summary["short_reads_kept"]:
         print(f"  kept a short read {f['video']}: {f['problem']}", file=sys.stderr)
+    if any("the container announces" in f["problem"] for f in summary["failed"]):
+        print("  (a short read: --accept-short-reads keeps the frames that decoded)", file=sys.stderr)
     if summary["failed"] and not args.allow_failures:
         print(f"error: {len(summary['failed'])} of {summary['videos']} videos failed "
               f"({', '.join(f['video'] for f in summary['failed'])}); fix or remove them, or pass --allow-failures",

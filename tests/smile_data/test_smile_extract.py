@@ -92,7 +92,7 @@ def test_short_reads_and_truncated_files_are_failures(tmp_path, capsys):
     out = tmp_path / "npy"
     assert main([str(folder), str(out), "--workers", "1", "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "videos failed (truncated.mp4, zeroed.mp4)" in err
+    assert "videos failed (truncated.mp4, zeroed.mp4)" in err and "--accept-short-reads keeps" in err
     problems = {f["video"]: f["problem"] for f in json.loads((out / "report.json").read_text())["failed"]}
     assert "zeroed.mp4: only" in problems["zeroed.mp4"] and "of the 72 frames the container announces" in \
         problems["zeroed.mp4"]
