@@ -13,8 +13,6 @@ import numpy as np
 
 from common.checkpoints import CheckpointError
 
-SPONTANEOUS = 1  # label convention of every smile dataset here: 1 = spontaneous/genuine, 0 = posed
-
 
 def window_starts(n_frames: int, clip_len: int) -> list[int]:
     if n_frames <= clip_len:
@@ -56,7 +54,8 @@ class SmileModel:
         dm = self.scaler.transform(dm) if self.scaler is not None else dm.astype(np.float32)
         with torch.inference_mode():
             logits = self.model(torch.from_numpy(clips), torch.from_numpy(np.ascontiguousarray(dm, dtype=np.float32)))
-        return torch.sigmoid(logits.float().reshape(len(starts))).numpy().astype(np.float64)  # P(label 1)
+        # one logit per clip; label 1 = spontaneous in every smile dataset here
+        return torch.sigmoid(logits.float().reshape(len(starts))).numpy().astype(np.float64)
 
 
 class SmileEnsemble:
