@@ -19,8 +19,10 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 
 setup: $(VENV)/.installed
 
+# regenerate stale notebooks from their templates; a notebook edited by hand stops the run with how to keep or
+# discard the edit (the template-notebook sync check itself is a test: tests/foundation/test_notebooks_sync.py)
 notebooks: setup
-	$(PY) -m common.notebooks --check
+	$(PY) -m common.notebooks
 
 batch: notebooks
 	$(PY) -m common.batch --study all --profile demo -j $(JOBS)

@@ -38,14 +38,10 @@ def make_videos(folder: Path, n: int, seconds: float, height: int) -> list[Path]
             tmp = Path(tempfile.mkdtemp()) / "v.mp4"
             make_smile_video(tmp, seed=i, fps=25, seconds=seconds)
             if height:
-                cap = cv2.VideoCapture(str(tmp))
-                frames = []
-                while True:
-                    ok, f = cap.read()
-                    if not ok:
-                        break
-                    frames.append(cv2.resize(f, (round(f.shape[1] * height / f.shape[0]), height)))
-                cap.release()
+                from common.face.media import VideoReader
+
+                with VideoReader(tmp) as reader:
+                    frames = [cv2.resize(f, (round(f.shape[1] * height / f.shape[0]), height)) for f in reader]
                 with atomic.atomic_path(path) as out:
                     w = cv2.VideoWriter(str(out) + ".mp4", cv2.VideoWriter_fourcc(*"mp4v"), 25,
                                         (frames[0].shape[1], height))

@@ -51,7 +51,7 @@ def _run(args, work: Path) -> int:
     trained = False
     try:
         for study in ("smile", "hafem"):
-            predict.choose_checkpoint(study, results)
+            predict.choose_models(study, results)
     except predict.NoCheckpointError as exc:
         if args.no_train:
             print(f"error: {exc}", file=sys.stderr)
@@ -88,7 +88,8 @@ def _run(args, work: Path) -> int:
                   "size": [first["input"]["width"], first["input"]["height"]]},
         "torch_threads": by_threads,
         "expression_fps": options.expression_fps,
-        "models": {k: {f: v[f] for f in ("checkpoint", "variant", "dataset", "profile", "config_hash", "trained_on")}
+        "models": {k: {**{f: v[f] for f in ("variant", "dataset", "profile", "config_hash", "trained_on")},
+                       "checkpoints": [m["checkpoint"] for m in v["members"]]}
                    for k, v in first["models"].items()},
         "demo_models_trained_for_this_benchmark": trained,
         "repeats": args.repeats, "machine": machine(),

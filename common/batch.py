@@ -126,7 +126,10 @@ def expand(studies: list[str], datasets: list[str] | None, variants: list[str] |
                     nb = notebook_path(spec.name, dataset, variant, single)
                     if not nb.exists():
                         raise ConfigError(f"{nb.relative_to(ROOT)} does not exist: run `python -m common.notebooks`")
-                    runs.append(Run(spec.name, str(nb), tuple(sorted(params.items())), str(run_dir(cfg))))
+                    # every resolved value: the notebook's parameters cell shows the demo values, so a run of
+                    # another profile must set them all
+                    given = tuple(sorted((k, v) for k, v in cfg.items() if k != "study"))
+                    runs.append(Run(spec.name, str(nb), given, str(run_dir(cfg))))
     return runs
 
 

@@ -27,8 +27,8 @@
 VIDEO = ""  # a smile video; empty = the generated demo smile video (synthetic)
 IMAGE = ""  # a face photo; empty = scikit-image's astronaut photograph (NASA, public domain)
 RESULTS = ""  # results folder holding raw/<study>/...; empty = the repository's results/
-SMILE_CHECKPOINT = ""  # a smile checkpoint file; empty = the best validation-selected Hadamard model under RESULTS
-FER_CHECKPOINT = ""  # an expression checkpoint file; empty = the best HAFEM model under RESULTS
+SMILE_CHECKPOINT = ""  # one smile checkpoint file; empty = the ensemble chosen by common.predict's rule
+FER_CHECKPOINT = ""  # one expression checkpoint file; empty = the chosen HAFEM ensemble
 OUT = ""  # output folder; empty = <results>/predict
 
 # %%
@@ -50,8 +50,10 @@ out_dir = Path(OUT) if OUT else predict.raw_root(options.results).parent / "pred
 for study in ("smile", "hafem"):
     try:
         explicit = options.checkpoint if study == "smile" else options.fer_checkpoint
-        choice = predict.choose_checkpoint(study, options.results, explicit=explicit)
-        print(f"{study}: {choice.path}\n  {choice.selected_by}\n  trained on {choice.trained_on}")
+        chosen = predict.choose_models(study, options.results, explicit=explicit)
+        print(f"{study}: {chosen.selected_by}\n  trained on {chosen.trained_on}")
+        for m in chosen.members:
+            print(f"  {m.path}  validation {m.val_score}  held-out test accuracy {m.held_out}")
     except predict.PredictError as exc:
         print(f"{study}: {exc}")
 

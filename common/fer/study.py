@@ -129,8 +129,9 @@ HAFEM.add(
     Param("ferplus_mode", str, "majority", "FER+ training label mode (val/test always majority)",
           choices=("majority", "probability", "crossentropy")),
     Param("alignment", str, "auto", "face alignment: auto = none for already-aligned sets (FER2013, FERPlus, RAF-DB "
-          "aligned), 68point with the dataset's own landmarks where shipped (AffectNet csv), else 5point (MediaPipe)",
-          choices=("auto", "5point", "68point", "none")),
+          "aligned), 68point with the dataset's own landmarks where shipped (AffectNet csv), else 5point (MediaPipe "
+          "eye keypoints); 5point_fit = the paper's five-point template fit (eyes, nose tip, mouth)",
+          choices=("auto", "5point", "5point_fit", "68point", "none")),
     Param("on_no_face", str, "error", "an image without a detectable face: error (names the file), skip (counted "
           "in the split report) or unaligned (used resized, counted); the paper does not say",
           choices=("error", "skip", "unaligned")),

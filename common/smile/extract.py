@@ -1,14 +1,20 @@
 """Video -> (T, 478, 3) landmark arrays with MediaPipe Face Mesh, in the published format.
 
     python -m common.smile.extract VIDEO_DIR OUT_DIR [--suffix .npy|.mp4.npy] [--workers N] [--max-gap F]
+                                   [--allow-failures] [--accept-short-reads]
 
-Per video: frames are decoded with OpenCV, downscaled so the longer side is at most ``--max-side`` pixels (landmarks
+Per video: frames are decoded with OpenCV (:class:`common.face.VideoReader`), downscaled so the longer side is at most ``--max-side`` pixels (landmarks
 are normalised to the frame, so this only trades precision for speed), and fed to
-``mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1)``: tracking mode,
-478 points (468 face + 10 iris), normalised x, y and relative z as MediaPipe returns them.
+MediaPipe Face Mesh (:class:`common.face.FaceMesh` in tracking mode, ``refine_landmarks=True``, one face): 478 points
+(468 face + 10 iris), normalised x, y and relative z as MediaPipe returns them.
 Frames without a face: leading and trailing ones are trimmed; interior gaps of at most ``--max-gap`` frames are
 linearly interpolated and listed in the sidecar; a longer gap, no face at all, or a video that cannot be decoded
 skips that video with a line in ``OUT_DIR/report.csv`` (and a summary in ``report.json``) while the run goes on.
+A video that stops decoding clearly before the frame count its container announces (a damaged or truncated file) is a
+*short read*: it fails too, unless ``--accept-short-reads`` keeps it (the sidecar and the report then say so).
+
+Exit status: 0 when every video was extracted (or already done); 1 when any video failed or was a short read, with
+each one named on stderr -- unless ``--allow-failures``, which reports them the same way but exits 0.
 
 Outputs (atomic: an interrupted run leaves no partial file): ``OUT_DIR/<stem><suffix>`` (float32) and the sidecar
 ``OUT_DIR/<stem>.json`` {fps, n_frames, n_decoded, width, height, frames_without_face, interpolated_gaps,
@@ -30,9 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from common import io as atomic
+from common.face.media import VIDEO_SUFFIXES, UnreadableMediaError, VideoReader
+from common.face.mesh import FaceMesh
+from common.face.topology import N_POINTS
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".wmv", ".mpg", ".mpeg", ".m4v", ".webm", ".flv")
-N_POINTS = 478
 REPORT_FIELDS = ("video", "status", "problem", "n_frames", "frames_without_face", "interpolated_frames", "seconds")
 
 
@@ -46,14 +53,12 @@ class ExtractOptions:
     max_gap: int = 10
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    accept_short_reads: bool = False
 
 
-def _face_mesh(opts: ExtractOptions):
-    import mediapipe as mp
-
-    return mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-                                           min_detection_confidence=opts.min_detection_confidence,
-                                           min_tracking_confidence=opts.min_tracking_confidence)
+def _face_mesh(opts: ExtractOptions) -> FaceMesh:
+    return FaceMesh(tracking=True, max_faces=1, min_detection_confidence=opts.min_detection_confidence,
+                    min_tracking_confidence=opts.min_tracking_confidence)
 
 
 def fill_gaps(frames: np.ndarray, max_gap: int, name: str = "video"):
@@ -89,52 +94,45 @@ def fill_gaps(frames: np.ndarray, max_gap: int, name: str = "video"):
     return out.astype(np.float32), info
 
 
-def extract_video(path: str | Path, options: ExtractOptions = ExtractOptions(), face_mesh=None):
+def extract_video(path: str | Path, options: ExtractOptions = ExtractOptions(), face_mesh: FaceMesh | None = None):
     """Landmarks of one video: ((T, 478, 3) float32, sidecar dict). Raises :class:`VideoError` when unusable."""
     import cv2
 
     path = Path(path)
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise VideoError(f"{path}: cannot be opened as a video")
+    try:
+        reader = VideoReader(path)
+    except UnreadableMediaError as exc:
+        raise VideoError(str(exc)) from exc
     own_mesh = face_mesh is None
     mesh = _face_mesh(options) if own_mesh else face_mesh
     if not own_mesh:
         mesh.reset()  # never carry tracking state from one video into the next
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     frames, width, height = [], 0, 0
     try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
+        for bgr in reader:
             height, width = bgr.shape[:2]
             scale = options.max_side / max(height, width)
             if scale < 1.0:
                 # bilinear: ~8x cheaper than INTER_AREA on HD frames; the mesh crops and resizes the face anyway
                 bgr = cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_LINEAR)
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            result = mesh.process(rgb)
-            if result.multi_face_landmarks:
-                lm = result.multi_face_landmarks[0].landmark
-                frames.append(np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32))
-            else:
-                frames.append(np.full((N_POINTS, 3), np.nan, dtype=np.float32))
+            found = mesh.normalised(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            frames.append(found[0] if found else np.full((N_POINTS, 3), np.nan, dtype=np.float32))
     finally:
-        cap.release()
+        reader.close()
         if own_mesh:
             mesh.close()
     if not frames:
         raise VideoError(f"{path}: no decodable frames (corrupt, empty or unsupported file)")
-    raw = np.stack(frames)
-    if raw.shape[1] != N_POINTS:
-        raise VideoError(f"{path}: face mesh returned {raw.shape[1]} points, expected {N_POINTS}")
-    array, info = fill_gaps(raw, options.max_gap, str(path))
+    short = reader.short_read()
+    if short and not options.accept_short_reads:
+        raise VideoError(short)
+    array, info = fill_gaps(np.stack(frames), options.max_gap, str(path))
+    fps = reader.info.fps
     sidecar = {
-        "video": path.stem, "source": path.name, "fps": fps if fps > 0 else None, "n_frames": int(array.shape[0]),
-        "n_decoded": len(frames), "width": int(width), "height": int(height), **info,
-        "landmarks": N_POINTS, "extractor": "mediapipe.solutions.face_mesh (static_image_mode=False, "
-        "refine_landmarks=True, max_num_faces=1)", "max_side": options.max_side,
+        "video": path.stem, "source": path.name, "fps": fps, "n_frames": int(array.shape[0]),
+        "n_decoded": len(frames), "n_frames_header": reader.info.n_frames_header, "short_read": short,
+        "width": int(width), "height": int(height), **info,
+        "landmarks": N_POINTS, "extractor": mesh.description, "max_side": options.max_side,
     }
     return array, sidecar
 
@@ -143,14 +141,20 @@ def output_paths(video: Path, out_dir: Path, suffix: str) -> tuple[Path, Path]:
     return out_dir / f"{video.stem}{suffix}", out_dir / f"{video.stem}.json"
 
 
-def is_complete(array_path: Path, sidecar_path: Path) -> bool:
-    """True if both outputs exist and agree (shape (n_frames, 478, 3)); a half-finished pair is redone."""
+def completed_sidecar(array_path: Path, sidecar_path: Path) -> dict | None:
+    """The sidecar if both outputs exist and agree (shape (n_frames, 478, 3)), else None (a half-finished pair is
+    redone)."""
     try:
         side = json.loads(sidecar_path.read_text())
         arr = np.load(array_path, mmap_mode="r")
     except (OSError, ValueError):
-        return False
-    return arr.ndim == 3 and arr.shape == (side.get("n_frames"), N_POINTS, 3)
+        return None
+    ok = isinstance(side, dict) and arr.ndim == 3 and arr.shape == (side.get("n_frames"), N_POINTS, 3)
+    return side if ok else None
+
+
+def is_complete(array_path: Path, sidecar_path: Path) -> bool:
+    return completed_sidecar(array_path, sidecar_path) is not None
 
 
 # ------------------------------------------------------------------------------------------------ worker side
@@ -179,7 +183,7 @@ def _process(video: str, out_dir: str, suffix: str) -> dict:
         atomic.save_npy(array_path, array)
         atomic.write_json(sidecar_path, sidecar)  # last: its presence marks the pair complete
         row.update(status="extracted", n_frames=sidecar["n_frames"], frames_without_face=sidecar["frames_without_face"],
-                   interpolated_frames=sidecar["interpolated_frames"])
+                   interpolated_frames=sidecar["interpolated_frames"], problem=sidecar["short_read"] or "")
         row["n_decoded"] = sidecar["n_decoded"]
     except VideoError as exc:
         row["problem"] = str(exc)
@@ -192,7 +196,7 @@ def _process(video: str, out_dir: str, suffix: str) -> dict:
 # ------------------------------------------------------------------------------------------------ driver
 def list_videos(video_dir: Path) -> list[Path]:
     return sorted(p for p in Path(video_dir).iterdir()
-                  if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+                  if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
 
 
 def extract_folder(video_dir: str | Path, out_dir: str | Path, suffix: str = ".npy", workers: int = 1,
@@ -218,8 +222,8 @@ def extract_folder(video_dir: str | Path, out_dir: str | Path, suffix: str = ".n
         elif v.stem == "report":  # its sidecar would overwrite the run's report.json
             rows.append({"video": v.name, "status": "failed", "problem": f"{v}: the name 'report' is reserved for "
                          "the run report in OUT_DIR; rename the video"})
-        elif is_complete(*output_paths(v, out_dir, suffix)):
-            rows.append({"video": v.name, "status": "skipped_existing", "problem": ""})
+        elif (done := completed_sidecar(*output_paths(v, out_dir, suffix))) is not None:
+            rows.append({"video": v.name, "status": "skipped_existing", "problem": done.get("short_read") or ""})
         else:
             todo.append(v)
     t0 = time.time()
@@ -263,6 +267,8 @@ def _write_report(out_dir: Path, rows: list[dict], seconds: float, workers: int)
         "extracted": sum(r["status"] == "extracted" for r in rows),
         "skipped_existing": sum(r["status"] == "skipped_existing" for r in rows),
         "failed": [{"video": r["video"], "problem": r["problem"]} for r in rows if r["status"] == "failed"],
+        "short_reads_kept": [{"video": r["video"], "problem": r["problem"]} for r in rows
+                             if r["status"] != "failed" and r.get("problem")],
         "frames_decoded": decoded, "seconds": round(seconds, 3), "workers": workers,
         "frames_per_second": round(decoded / seconds, 2) if seconds > 0 else None,
     }
@@ -281,15 +287,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="downscale frames whose longer side exceeds this many pixels")
     parser.add_argument("--max-gap", type=int, default=ExtractOptions.max_gap,
                         help="longest interior run of face-less frames to interpolate")
+    parser.add_argument("--allow-failures", action="store_true",
+                        help="exit 0 even when videos failed (they are still listed on stderr and in report.csv)")
+    parser.add_argument("--accept-short-reads", action="store_true",
+                        help="keep a video that decodes fewer frames than its container announces")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    opts = ExtractOptions(max_side=args.max_side, max_gap=args.max_gap)
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
+    opts = ExtractOptions(max_side=args.max_side, max_gap=args.max_gap, accept_short_reads=args.accept_short_reads)
     summary = extract_folder(args.video_dir, args.out_dir, args.suffix, args.workers, opts, not args.no_progress)
     print(f"{summary['extracted']} extracted, {summary['skipped_existing']} already done, "
           f"{len(summary['failed'])} failed ({summary['frames_per_second']} frames/s); "
           f"report: {args.out_dir / 'report.csv'}")
     for f in summary["failed"]:
-        print(f"  skipped {f['video']}: {f['problem']}", file=sys.stderr)
+        print(f"  FAILED {f['video']}: {f['problem']}", file=sys.stderr)
+    for f in summary["short_reads_kept"]:
+        print(f"  kept a short read {f['video']}: {f['problem']}", file=sys.stderr)
+    if any("the container announces" in f["problem"] for f in summary["failed"]):
+        print("  (a short read: --accept-short-reads keeps the frames that decoded)", file=sys.stderr)
+    if summary["failed"] and not args.allow_failures:
+        print(f"error: {len(summary['failed'])} of {summary['videos']} videos failed "
+              f"({', '.join(f['video'] for f in summary['failed'])}); fix or remove them, or pass --allow-failures",
+              file=sys.stderr)
+        return 1
     return 0
 
 

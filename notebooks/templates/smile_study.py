@@ -11,8 +11,8 @@
 # %% [markdown]
 # # Smile study: {{dataset}} × {{variant}}, all folds
 #
-# HadaSmileNet-style genuine-vs-posed smile recognition from MediaPipe landmark sequences
-# (`../shared/spec/smile-method.md` §3-§5). This notebook only calls `common.smile`; it writes raw per-fold results
+# HadaSmileNet-style genuine-vs-posed smile recognition from MediaPipe landmark sequences (the method in our words:
+# `docs/smile-method.md`). This notebook only calls `common.smile`; it writes raw per-fold results
 # (`results/raw/...`: rows, run.json, curves, checkpoints). Tables and tests across runs belong to
 # `statistical_analysis/`. In the `demo` profile the data are **SYNTHETIC** and the numbers say nothing about the
 # paper. Rows with `selection = test` pick the epoch on the test fold (the released code's behaviour) and are

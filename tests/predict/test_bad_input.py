@@ -69,3 +69,16 @@ def test_module_entry_point_exit_status(tmp_path):
     assert done.returncode == 2
     assert "photo.png: not a readable image" in done.stderr
     assert "partial report:" in done.stderr and (tmp_path / "out" / "photo.png.partial.json").is_file()
+
+
+def test_damaged_video_that_stops_decoding_early_is_not_analysed_silently(tmp_path, smile_video, capsys):
+    data = bytearray(smile_video.read_bytes())
+    start = int(len(data) * 0.3)
+    data[start:start + 16384] = bytes(16384)  # decoding stops there; the container still announces every frame
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    assert main([str(damaged), "--out", str(out), "--results", str(tmp_path)]) == 2
+    assert "of the 75 frames the container announces could be decoded" in capsys.readouterr().err
+    summary = json.loads((out / "damaged.mp4.partial.json").read_text())
+    assert summary["error"]["type"] == "UnreadableInputError" and summary["smile"] is None

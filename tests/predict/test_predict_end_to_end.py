@@ -1,5 +1,5 @@
 """predict on the generated smile video and on a real photograph (scikit-image's astronaut), with models trained by
-the real study code on tiny settings (see training.py); JSON checked against common/predict_schema.json."""
+the real study code on tiny settings (see training.py); JSON checked against common/predict/schema.json."""
 import json
 
 import jsonschema
@@ -48,10 +48,17 @@ def test_video_report(tmp_path, smile_video, trained_results, capsys):
     for role, study in (("smile", "smile"), ("expression", "hafem")):
         m = s["models"][role]
         assert m["study"] == study and m["profile"] == "demo" and DEMO in m["trained_on"]
-        assert m["checkpoint"].startswith(str(trained_results)) and len(m["config_hash"]) == 12
+        assert m["members"][0]["checkpoint"].startswith(str(trained_results)) and len(m["config_hash"]) == 12
+        assert m["held_out_score"] is not None and m["held_out_metric"] == "test accuracy"
     assert s["models"]["smile"]["variant"] == "hadamard"
+    assert len(sm["member_p_spontaneous"]) == len(s["models"]["smile"]["members"])
+    assert sm["near_chance"] == (abs(sm["p_spontaneous"] - 0.5) < 0.1)
     assert set(s["speed"]) == {"decode_landmarks", "dmarker", "smile_model", "expressions"}
     assert "not a real-world model" in capsys.readouterr().out
+
+
+def e_near(s):
+    return bool(s["expressions"]["near_chance"])
 
 
 def test_image_report_on_a_real_photograph(tmp_path, astronaut_png, trained_results):
@@ -60,7 +67,12 @@ def test_image_report_on_a_real_photograph(tmp_path, astronaut_png, trained_resu
     assert (out / "astronaut.png.png").read_bytes()[:8] == PNG_MAGIC
     s = _load(out / "astronaut.png.json")
     assert s["kind"] == "image" and s["status"] == "complete"
-    assert s["faces"]["n_detected"] == 1 and s["warnings"] == []
+    assert s["faces"]["n_detected"] == 1
+    # the one-epoch test model is at chance on its held-out split: flagged, and the only warning
+    m = s["models"]["expression"]
+    assert m["held_out_near_chance"] == (m["held_out_score"] < 1 / 7 + 0.1)
+    assert [w for w in s["warnings"] if "near chance" not in w] == []
+    assert any("near chance" in w for w in s["warnings"]) == (m["held_out_near_chance"] or e_near(s))
     x0, y0, x1, y1 = s["faces"]["box"]
     assert 150 < (x0 + x1) / 2 < 300 and 60 < (y0 + y1) / 2 < 200  # the astronaut's face, not the flag or patch
     e = s["expressions"]

@@ -56,12 +56,57 @@ def test_extract_folder_end_to_end(video_dir, tmp_path):
     assert not is_complete(out / "smile.mp4.npy", out / "smile.json")
 
 
-def test_cli_with_two_worker_processes(video_dir, tmp_path):
+def test_cli_with_two_worker_processes_fails_naming_the_bad_videos(video_dir, tmp_path, capsys):
     code = main([str(video_dir), str(tmp_path / "out"), "--workers", "2", "--no-progress"])
-    assert code == 0
+    assert code == 1  # two of the three videos failed: no silent success
+    err = capsys.readouterr().err
+    assert "2 of 3 videos failed (broken.mp4, noface.avi)" in err and "--allow-failures" in err
     assert (tmp_path / "out" / "smile.npy").exists()
     summary = json.loads((tmp_path / "out" / "report.json").read_text())
     assert summary["extracted"] == 1 and summary["workers"] == 2
+    # the same run, failures accepted explicitly: exit 0, the failures still named
+    assert main([str(video_dir), str(tmp_path / "out"), "--workers", "1", "--no-progress", "--allow-failures"]) == 0
+    assert "FAILED broken.mp4" in capsys.readouterr().err
+
+
+def _damaged_copies(folder, tmp_path):
+    """A real mp4 (72 frames) with a 16 KiB block zeroed 30 % into the file (decoding stops after ~23 frames), and
+    the same file cut in half (its index, written at the end, is lost)."""
+    source = make_test_video(tmp_path / "source" / "smile.mp4", seconds=3.0, fps=24)
+    data = bytearray(source.read_bytes())
+    start = int(len(data) * 0.3)
+    data[start:start + 16384] = bytes(16384)
+    (folder / "zeroed.mp4").write_bytes(bytes(data))
+    (folder / "truncated.mp4").write_bytes(source.read_bytes()[:len(data) // 2])
+
+
+def test_short_reads_and_truncated_files_are_failures(tmp_path, capsys):
+    import cv2
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    _damaged_copies(folder, tmp_path)
+    cap = cv2.VideoCapture(str(folder / "zeroed.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 72  # the container still announces every frame
+    cap.release()
+    out = tmp_path / "npy"
+    assert main([str(folder), str(out), "--workers", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "videos failed (truncated.mp4, zeroed.mp4)" in err and "--accept-short-reads keeps" in err
+    problems = {f["video"]: f["problem"] for f in json.loads((out / "report.json").read_text())["failed"]}
+    assert "zeroed.mp4: only" in problems["zeroed.mp4"] and "of the 72 frames the container announces" in \
+        problems["zeroed.mp4"]
+    assert "cannot be opened as a video" in problems["truncated.mp4"]
+    assert not (out / "zeroed.npy").exists()
+    # kept on request: the sidecar and the report say how short it is; a re-run reports it again
+    assert main([str(folder), str(out), "--workers", "1", "--no-progress", "--accept-short-reads",
+                 "--allow-failures"]) == 0
+    side = json.loads((out / "zeroed.json").read_text())
+    assert side["n_frames_header"] == 72 and side["n_decoded"] < 40 and "only" in side["short_read"]
+    assert np.load(out / "zeroed.npy").shape[0] == side["n_frames"]
+    assert "kept a short read zeroed.mp4" in capsys.readouterr().err
+    again = extract_folder(folder, out, workers=1, progress=False)
+    assert [r["video"] for r in again["short_reads_kept"]] == ["zeroed.mp4"]
 
 
 def test_fill_gaps_interpolates_and_trims():

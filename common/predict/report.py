@@ -36,9 +36,12 @@ def _header(analysis) -> str:
     for role, label in (("smile", "smile model"), ("expression", "expression model")):
         m = s["models"].get(role)
         if m:
-            fold = f" fold {m['fold']}" if m.get("fold") is not None else ""
-            lines.append(f"{label}: {m['variant']} · {m['dataset']} · seed {m['seed']}{fold} · "
-                         f"config {m['config_hash']} — {m['trained_on']}")
+            n = len(m["members"])
+            held = m.get("held_out_score")
+            scores = f" · held-out test accuracy {held:.3f}" if held is not None else ""
+            flag = " (NEAR CHANCE)" if m.get("held_out_near_chance") else ""
+            lines.append(f"{label}: {m['variant']} · {m['dataset']} · {n} checkpoint{'s' if n > 1 else ''} "
+                         f"(ensemble){scores}{flag} · config {m['config_hash']} — {m['trained_on']}")
     for w in s["warnings"]:
         lines.append("warning: " + textwrap.shorten(w, 150))
     return "\n".join(lines)

@@ -1,0 +1,5 @@
+import sys
+
+from common.predict.cli import main
+
+sys.exit(main())
