@@ -18,6 +18,8 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 TEMPLATES_DIR = NOTEBOOKS_DIR / "templates"
 # Folder beside the checkout with real label files (never copied into the repository).
 SHARED_REALDATA_DIR = ROOT.parent / "shared" / "realdata"
+# Numeric fixtures of the released MeshSmileNet / HadaSmileNet code (tests skip without them).
+SHARED_FIXTURES_DIR = ROOT.parent / "shared" / "fixtures" / "release-meshsmilenet"
 
 
 def data_root(dataset: str, profile: str, override: str | None = None) -> Path:

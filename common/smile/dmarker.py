@@ -47,6 +47,7 @@ import numpy as np
 from common.smile.clips import CLIP_LEN, UVA_LANDMARK_MAX, UVA_LANDMARK_MIN, all_windows
 
 DMARKER_DIM = 225
+DMN_TARGET_DIM = 216  # DeepMarkerNet's auxiliary target width (its own features, not the D-Marker)
 VARIANTS = ("paper", "released")
 SCOPES = ("video", "clip")
 REGIONS = ("eyes", "cheeks", "lips")
