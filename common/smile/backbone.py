@@ -231,27 +231,47 @@ def neighbour_max(x: torch.Tensor, graph: Graph) -> torch.Tensor:
     return flat.gather(0, rows.view(f * n, c)).view(f, n, c)
 
 
-def _slope_mask(positive: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return positive.to(dtype).mul_(1.0 - SLOPE).add_(SLOPE)
+CHUNK_ROWS = 16384  # neighbour pairs per chunk of the fused LPFA (~1-2 MB per tensor: stays in a core's L2 cache)
+
+
+def _frame_chunks(shape: tuple[int, int, int]) -> list[tuple[int, int]]:
+    f, n, k = shape
+    step = max(1, CHUNK_ROWS // (n * k))
+    return [(a, min(f, a + step)) for a in range(0, f, step)]
+
+
+def _pairs(g: torch.Tensor, h: torch.Tensor, flat: torch.Tensor, shape, a: int, b: int) -> torch.Tensor:
+    """LReLU(g_j + h_i) for the pairs of frames a..b-1, as ((b-a) n k, c) rows."""
+    f, n, k = shape
+    c = g.shape[-1]
+    z = g.reshape(f * n, c).index_select(0, flat[a * n * k: b * n * k]).view(b - a, n, k, c)
+    return F.leaky_relu_(z.add_(h[a:b].unsqueeze(2)), SLOPE).view(-1, c)
 
 
 class LeakyMLPMean(torch.autograd.Function):
     """out_i = mean_{j in N(i)} LReLU(BN(W LReLU(g_j + h_i))): the LPFA of a CIC block after its per-point parts.
 
-    BN has nn.BatchNorm semantics over all f*n*k pairs (batch statistics + running update in training). Nothing of
-    size (f, n, k, c) is saved: backward recomputes the pairs (one extra gather and matmul) instead.
+    BN has nn.BatchNorm semantics over all f*n*k pairs (batch statistics + running update in training). Work is done
+    a few frames at a time so the (pairs, c) temporaries stay in cache, and nothing of size (f, n, k, c) is saved:
+    backward recomputes the pairs. Batch statistics enter backward through two per-channel sums, so in training it
+    makes one pass for them (accumulating dW, which is linear in them) and one for the input gradients.
     """
 
     @staticmethod
     def forward(ctx, g, h, weight, gamma, beta, bn: nn.BatchNorm1d, flat, shape):
         f, n, k = shape
-        z = g.reshape(f * n, -1).index_select(0, flat).view(f, n, k, -1).add_(h.unsqueeze(2))
-        z = F.leaky_relu_(z, SLOPE).view(f * n * k, -1)
-        u = z @ weight.t()
-        del z
+        chunks = _frame_chunks(shape)
         if bn.training:
-            var, mean = torch.var_mean(u, dim=0, unbiased=False)
-            m = u.shape[0]
+            s1 = torch.zeros(weight.shape[0], dtype=torch.float64, device=g.device)
+            s2 = torch.zeros_like(s1)
+            for a, b in chunks:
+                u = _pairs(g, h, flat, shape, a, b) @ weight.t()
+                s1 += u.sum(0).double()
+                s2 += u.square().sum(0).double()
+            m = f * n * k
+            mean64 = s1 / m
+            var = (s2 / m - mean64 * mean64).clamp_min(0).to(g.dtype)
+            mean = mean64.to(g.dtype)
             bn.running_mean.lerp_(mean, bn.momentum)
             bn.running_var.lerp_(var * m / max(m - 1, 1), bn.momentum)
             bn.num_batches_tracked += 1
@@ -259,8 +279,11 @@ class LeakyMLPMean(torch.autograd.Function):
             mean, var = bn.running_mean, bn.running_var
         rstd = torch.rsqrt(var + bn.eps)
         scale = gamma * rstd
-        u.mul_(scale).add_(beta - mean * scale)
-        out = F.leaky_relu_(u, SLOPE).view(f, n, k, -1).mean(dim=2)
+        shift = beta - mean * scale
+        out = torch.empty(f, n, weight.shape[0], dtype=g.dtype, device=g.device)
+        for a, b in chunks:
+            u = (_pairs(g, h, flat, shape, a, b) @ weight.t()).mul_(scale).add_(shift)
+            out[a:b] = F.leaky_relu_(u, SLOPE).view(b - a, n, k, -1).mean(dim=2)
         ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat)
         ctx.shape, ctx.training = shape, bn.training
         return out
@@ -268,24 +291,58 @@ class LeakyMLPMean(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         g, h, weight, gamma, beta, mean, rstd, flat = ctx.saved_tensors
-        f, n, k = ctx.shape
-        c_in = g.shape[-1]
-        z0 = g.reshape(f * n, c_in).index_select(0, flat).view(f, n, k, c_in).add_(h.unsqueeze(2))
-        slope1 = _slope_mask(z0 > 0, z0.dtype).view(-1, c_in)
-        z = F.leaky_relu_(z0, SLOPE).view(-1, c_in)
-        uhat = (z @ weight.t()).sub_(mean).mul_(rstd)                             # (M, c)
-        dv = _slope_mask(uhat * gamma + beta > 0, uhat.dtype)
-        dv = dv.view(f, n, k, -1).mul_((grad_out / k).unsqueeze(2)).view(uhat.shape)
-        d_gamma, d_beta = (dv * uhat).sum(0), dv.sum(0)
-        du = dv.mul_(gamma)
-        if ctx.training:  # through the batch mean and variance: du = rstd (du_hat - <du_hat> - u_hat <du_hat u_hat>)
-            mean_du, mean_du_uhat = du.mean(0), (du * uhat).mean(0)
-            du = du.sub_(mean_du).sub_(uhat.mul_(mean_du_uhat))
-        du = du.mul_(rstd)
-        d_weight = du.t() @ z
-        dz0 = (du @ weight).mul_(slope1).view(f, n, k, c_in)
-        d_h = dz0.sum(dim=2)
-        d_g = torch.zeros(f * n, c_in, dtype=dz0.dtype, device=dz0.device).index_add_(0, flat, dz0.view(-1, c_in))
+        shape = ctx.shape
+        f, n, k = shape
+        c_in, c_out = g.shape[-1], weight.shape[0]
+        m = f * n * k
+        chunks = _frame_chunks(shape)
+        grad_out = grad_out / k
+        scale = gamma * rstd
+
+        def slopes(a, b):  # z, u_hat, dL/dv for the pairs of frames a..b-1 (v = BN output before the outer LReLU)
+            z = _pairs(g, h, flat, shape, a, b)
+            uhat = (z @ weight.t()).sub_(mean).mul_(rstd)
+            v = (uhat * gamma).add_(beta).view(b - a, n, k, c_out)
+            grad = grad_out[a:b].unsqueeze(2).expand(b - a, n, k, c_out)
+            return z, uhat, torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
+
+        d_beta = torch.zeros(c_out, dtype=g.dtype, device=g.device)
+        d_gamma = torch.zeros_like(d_beta)
+        d_weight = torch.zeros_like(weight)
+        d_h = torch.empty_like(h)
+        d_g = torch.zeros(f * n, c_in, dtype=g.dtype, device=g.device)
+
+        def input_grads(a, b, z, du):
+            dz = torch.ops.aten.leaky_relu_backward(du @ weight, z, SLOPE, True)   # z has the signs of its input
+            d_h[a:b] = dz.view(b - a, n, k, c_in).sum(dim=2)
+            d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
+
+        if ctx.training:  # du = scale (dv - <dv> - u_hat <dv u_hat>): first the two sums (and dW, linear in them)
+            cross_dv = torch.zeros_like(weight)
+            cross_uhat = torch.zeros_like(weight)
+            z_sum = torch.zeros(c_in, dtype=g.dtype, device=g.device)
+            for a, b in chunks:
+                z, uhat, dv = slopes(a, b)
+                d_beta += dv.sum(0)
+                d_gamma += (dv * uhat).sum(0)
+                cross_dv += dv.t() @ z
+                cross_uhat += uhat.t() @ z
+                z_sum += z.sum(0)
+            mean_dv, mean_dv_uhat = d_beta / m, d_gamma / m
+            d_weight = scale.unsqueeze(1) * (cross_dv - torch.outer(mean_dv, z_sum)
+                                             - mean_dv_uhat.unsqueeze(1) * cross_uhat)
+            for a, b in chunks:
+                z, uhat, dv = slopes(a, b)
+                du = dv.sub_(mean_dv).sub_(uhat.mul_(mean_dv_uhat)).mul_(scale)
+                input_grads(a, b, z, du)
+        else:
+            for a, b in chunks:
+                z, uhat, dv = slopes(a, b)
+                d_beta += dv.sum(0)
+                d_gamma += (dv * uhat).sum(0)
+                du = dv.mul_(scale)
+                d_weight += du.t() @ z
+                input_grads(a, b, z, du)
         return d_g.view(g.shape), d_h, d_weight, d_gamma, d_beta, None, None, None
 
 
