@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from einops import rearrange
-from torch import nn
+# Idle OpenMP threads sleep instead of spinning: on a shared, loaded machine spinning threads steal the cores the
+# working ones need (many small kernels -> many barriers). Read when torch loads, so it is set before the import;
+# it applies to both networks alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from einops import rearrange  # noqa: E402
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -437,7 +443,8 @@ def main() -> None:
     bf16 = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     result: dict = {"batch": args.batch, "frames": args.frames, "rounds": args.rounds, "threads": args.threads,
                     "cpu_bf16": bf16, "synthetic_input": True, "load_note": args.load_note,
-                    "loadavg_at_start": list(__import__("os").getloadavg())}
+                    "loadavg_at_start": list(os.getloadavg()),
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     cfg = BackboneConfig.paper()
     ours, ref = paired_models(cfg)
     g = torch.Generator().manual_seed(0)
@@ -469,7 +476,7 @@ def main() -> None:
     demo = FusionNet("hadamard", BackboneConfig.demo(), impl="released").train()
     step_demo = train_step_fn(demo, clip, dmarker, label)
     result["demo_seconds_per_train_step"] = seconds_per_call({"demo": step_demo}, 5)["demo"]
-    result["loadavg_at_end"] = list(__import__("os").getloadavg())
+    result["loadavg_at_end"] = list(os.getloadavg())
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench_backbone.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

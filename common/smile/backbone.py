@@ -176,22 +176,39 @@ def gather(x: torch.Tensor, graph: Graph) -> torch.Tensor:
     return x.reshape(f * n, c).index_select(0, graph.lpfa_flat).view(*graph.shape, c)
 
 
-def pair_moments(h: torch.Tensor, g: torch.Tensor, graph: Graph):
-    """Mean and biased variance per channel of z_ij = h_i + g_j over all (frame, i, j in N(i)), from points only:
-    E[z] = <h> + sum_j deg_j g_j / M;  E[z^2] = <h^2> + 2 <h . mean_{j in N(i)} g_j> + sum_j deg_j g_j^2 / M."""
+def coordinate_moments(xyz: torch.Tensor, graph: Graph) -> tuple[torch.Tensor, ...]:
+    """First and second moments of the coordinate pairs (p_i, p_j), j in N(i), over all f*n*k pairs (float64):
+    E[p_i], E[p_j], E[p_i p_i^T], E[p_i p_j^T], E[p_j p_j^T]. Built once per forward (cached on the graph)."""
+    key = id(xyz)
+    if getattr(graph, "_moments_key", None) != key:
+        f, n, k = graph.shape
+        p = xyz.detach().reshape(f * n, 3).double()
+        m = f * n * k
+        nbr_sum = p.index_select(0, graph.lpfa_flat).view(f * n, k, 3).sum(dim=1)
+        weighted = p * graph.deg.unsqueeze(1)
+        graph._moments = (p.mean(0), weighted.sum(0) / m, p.t() @ p / (f * n), p.t() @ nbr_sum / m,
+                          weighted.t() @ p / m)
+        graph._moments_key = key
+    return graph._moments
+
+
+def pair_moments(a: torch.Tensor, b: torch.Tensor, xyz: torch.Tensor, graph: Graph):
+    """Mean and biased variance per channel of z_ij = a p_i + b p_j over all pairs, from the coordinate moments
+    (a, b: (c, 3) weights; exact, differentiable in a and b): E[z] = a E[p_i] + b E[p_j],
+    E[z_c^2] = a_c S_ii a_c + 2 a_c S_ij b_c + b_c S_jj b_c."""
+    mi, mj, sii, sij, sjj = coordinate_moments(xyz, graph)
+    a, b = a.double(), b.double()
+    mean = a @ mi + b @ mj
+    second = ((a @ sii) * a).sum(1) + 2 * ((a @ sij) * b).sum(1) + ((b @ sjj) * b).sum(1)
     f, n, k = graph.shape
-    c = h.shape[-1]
-    g_bar = gather(g, graph).mean(dim=2)
-    h, g, g_bar = (t.reshape(-1, c).double() for t in (h, g, g_bar))
-    m = f * n * k
-    mean = h.mean(0) + graph.deg @ g / m
-    second = (h * h).mean(0) + 2 * (h * g_bar).mean(0) + graph.deg @ (g * g) / m
-    return mean.float(), (second - mean * mean).clamp_min(0).float(), m
+    return mean.float(), (second - mean * mean).clamp_min(0).float(), f * n * k
 
 
-def bn_affine(bn: nn.BatchNorm1d, mean: torch.Tensor, var: torch.Tensor, count: int):
-    """BN(z) = s * z + t with nn.BatchNorm semantics (batch stats + running update in training, running in eval)."""
+def bn_affine(bn: nn.BatchNorm1d, stats):
+    """BN(z) = s * z + t with nn.BatchNorm semantics (batch stats + running update in training, running in eval);
+    ``stats()`` gives (mean, biased var, count) and is called in training only."""
     if bn.training:
+        mean, var, count = stats()
         with torch.no_grad():
             bn.running_mean.lerp_(mean.detach(), bn.momentum)
             bn.running_var.lerp_(var.detach() * count / max(count - 1, 1), bn.momentum)
@@ -231,12 +248,13 @@ def neighbour_max(x: torch.Tensor, graph: Graph) -> torch.Tensor:
     return flat.gather(0, rows.view(f * n, c)).view(f, n, c)
 
 
-CHUNK_ROWS = 16384  # neighbour pairs per chunk of the fused LPFA (~1-2 MB per tensor: stays in a core's L2 cache)
+CHUNK_ROWS = {"cpu": 16384, "other": 1 << 22}  # neighbour pairs per chunk of the fused LPFA; on CPU ~1-2 MB per
+# tensor, so the temporaries stay in a core's L2 cache; on an accelerator large chunks keep the kernels big
 
 
-def _frame_chunks(shape: tuple[int, int, int]) -> list[tuple[int, int]]:
+def _frame_chunks(shape: tuple[int, int, int], device: torch.device) -> list[tuple[int, int]]:
     f, n, k = shape
-    step = max(1, CHUNK_ROWS // (n * k))
+    step = max(1, CHUNK_ROWS["cpu" if device.type == "cpu" else "other"] // (n * k))
     return [(a, min(f, a + step)) for a in range(0, f, step)]
 
 
@@ -251,21 +269,29 @@ def _pairs(g: torch.Tensor, h: torch.Tensor, flat: torch.Tensor, shape, a: int, 
 class LeakyMLPMean(torch.autograd.Function):
     """out_i = mean_{j in N(i)} LReLU(BN(W LReLU(g_j + h_i))): the LPFA of a CIC block after its per-point parts.
 
-    BN has nn.BatchNorm semantics over all f*n*k pairs (batch statistics + running update in training). Work is done
-    a few frames at a time so the (pairs, c) temporaries stay in cache, and nothing of size (f, n, k, c) is saved:
-    backward recomputes the pairs. Batch statistics enter backward through two per-channel sums, so in training it
-    makes one pass for them (accumulating dW, which is linear in them) and one for the input gradients.
+    BN has nn.BatchNorm semantics over all f*n*k pairs (batch statistics + running update in training). Elementwise
+    work runs a few frames at a time so temporaries stay in cache; when gradients are needed the activations
+    z = LReLU(g_j + h_i) and the normalised u_hat are kept (one (pairs, c) tensor each), so backward costs two
+    matrix products. Batch statistics enter backward through two per-channel sums, taken in a first pass.
     """
 
     @staticmethod
     def forward(ctx, g, h, weight, gamma, beta, bn: nn.BatchNorm1d, flat, shape):
         f, n, k = shape
-        chunks = _frame_chunks(shape)
+        c_in, c_out = g.shape[-1], weight.shape[0]
+        chunks = _frame_chunks(shape, g.device)
+        keep = any(ctx.needs_input_grad[:5])
+        rows = lambda a, b: slice(a * n * k, b * n * k)  # noqa: E731
+        z_all = torch.empty(f * n * k, c_in, dtype=g.dtype, device=g.device) if keep else None
+        u_all = torch.empty(f * n * k, c_out, dtype=g.dtype, device=g.device) if keep or bn.training else None
         if bn.training:
-            s1 = torch.zeros(weight.shape[0], dtype=torch.float64, device=g.device)
+            s1 = torch.zeros(c_out, dtype=torch.float64, device=g.device)
             s2 = torch.zeros_like(s1)
             for a, b in chunks:
-                u = _pairs(g, h, flat, shape, a, b) @ weight.t()
+                z = _pairs(g, h, flat, shape, a, b)
+                if keep:
+                    z_all[rows(a, b)] = z
+                u = torch.mm(z, weight.t(), out=u_all[rows(a, b)])
                 s1 += u.sum(0).double()
                 s2 += u.square().sum(0).double()
             m = f * n * k
@@ -280,70 +306,65 @@ class LeakyMLPMean(torch.autograd.Function):
         rstd = torch.rsqrt(var + bn.eps)
         scale = gamma * rstd
         shift = beta - mean * scale
-        out = torch.empty(f, n, weight.shape[0], dtype=g.dtype, device=g.device)
+        out = torch.empty(f, n, c_out, dtype=g.dtype, device=g.device)
         for a, b in chunks:
-            u = (_pairs(g, h, flat, shape, a, b) @ weight.t()).mul_(scale).add_(shift)
-            out[a:b] = F.leaky_relu_(u, SLOPE).view(b - a, n, k, -1).mean(dim=2)
-        ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat)
-        ctx.shape, ctx.training = shape, bn.training
+            if u_all is not None and (bn.training or keep):
+                if not bn.training:
+                    z = _pairs(g, h, flat, shape, a, b)
+                    z_all[rows(a, b)] = z
+                    torch.mm(z, weight.t(), out=u_all[rows(a, b)])
+                uhat = u_all[rows(a, b)].sub_(mean).mul_(rstd)                 # kept for backward
+                v = (uhat * gamma).add_(beta)
+            else:
+                v = (_pairs(g, h, flat, shape, a, b) @ weight.t()).mul_(scale).add_(shift)
+            out[a:b] = F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out).mean(dim=2)
+        if keep:
+            ctx.save_for_backward(z_all, u_all, weight, gamma, beta, rstd, flat)
+        ctx.shape, ctx.training, ctx.g_shape = shape, bn.training, g.shape
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        g, h, weight, gamma, beta, mean, rstd, flat = ctx.saved_tensors
+        z_all, uhat_all, weight, gamma, beta, rstd, flat = ctx.saved_tensors
         shape = ctx.shape
         f, n, k = shape
-        c_in, c_out = g.shape[-1], weight.shape[0]
+        c_in, c_out = z_all.shape[-1], weight.shape[0]
         m = f * n * k
-        chunks = _frame_chunks(shape)
+        chunks = _frame_chunks(shape, z_all.device)
         grad_out = grad_out / k
         scale = gamma * rstd
+        rows = lambda a, b: slice(a * n * k, b * n * k)  # noqa: E731
 
-        def slopes(a, b):  # z, u_hat, dL/dv for the pairs of frames a..b-1 (v = BN output before the outer LReLU)
-            z = _pairs(g, h, flat, shape, a, b)
-            uhat = (z @ weight.t()).sub_(mean).mul_(rstd)
-            v = (uhat * gamma).add_(beta).view(b - a, n, k, c_out)
+        def slopes(a, b):  # dL/dv for the pairs of frames a..b-1 (v = BN output, before the outer LReLU)
+            v = (uhat_all[rows(a, b)] * gamma).add_(beta).view(b - a, n, k, c_out)
             grad = grad_out[a:b].unsqueeze(2).expand(b - a, n, k, c_out)
-            return z, uhat, torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
+            return torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
 
-        d_beta = torch.zeros(c_out, dtype=g.dtype, device=g.device)
+        d_beta = torch.zeros(c_out, dtype=z_all.dtype, device=z_all.device)
         d_gamma = torch.zeros_like(d_beta)
         d_weight = torch.zeros_like(weight)
-        d_h = torch.empty_like(h)
-        d_g = torch.zeros(f * n, c_in, dtype=g.dtype, device=g.device)
-
-        def input_grads(a, b, z, du):
-            dz = torch.ops.aten.leaky_relu_backward(du @ weight, z, SLOPE, True)   # z has the signs of its input
-            d_h[a:b] = dz.view(b - a, n, k, c_in).sum(dim=2)
-            d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
-
-        if ctx.training:  # du = scale (dv - <dv> - u_hat <dv u_hat>): first the two sums (and dW, linear in them)
-            cross_dv = torch.zeros_like(weight)
-            cross_uhat = torch.zeros_like(weight)
-            z_sum = torch.zeros(c_in, dtype=g.dtype, device=g.device)
+        d_h = torch.empty(f, n, c_in, dtype=z_all.dtype, device=z_all.device)
+        d_g = torch.zeros(f * n, c_in, dtype=z_all.dtype, device=z_all.device)
+        if ctx.training:  # du = scale (dv - <dv> - u_hat <dv u_hat>): the two sums first
             for a, b in chunks:
-                z, uhat, dv = slopes(a, b)
+                dv = slopes(a, b)
                 d_beta += dv.sum(0)
-                d_gamma += (dv * uhat).sum(0)
-                cross_dv += dv.t() @ z
-                cross_uhat += uhat.t() @ z
-                z_sum += z.sum(0)
+                d_gamma += (dv * uhat_all[rows(a, b)]).sum(0)
             mean_dv, mean_dv_uhat = d_beta / m, d_gamma / m
-            d_weight = scale.unsqueeze(1) * (cross_dv - torch.outer(mean_dv, z_sum)
-                                             - mean_dv_uhat.unsqueeze(1) * cross_uhat)
-            for a, b in chunks:
-                z, uhat, dv = slopes(a, b)
-                du = dv.sub_(mean_dv).sub_(uhat.mul_(mean_dv_uhat)).mul_(scale)
-                input_grads(a, b, z, du)
-        else:
-            for a, b in chunks:
-                z, uhat, dv = slopes(a, b)
+        for a, b in chunks:
+            dv = slopes(a, b)
+            uhat, z = uhat_all[rows(a, b)], z_all[rows(a, b)]
+            if ctx.training:
+                du = dv.sub_(mean_dv).sub_(uhat * mean_dv_uhat).mul_(scale)
+            else:
                 d_beta += dv.sum(0)
                 d_gamma += (dv * uhat).sum(0)
                 du = dv.mul_(scale)
-                d_weight += du.t() @ z
-                input_grads(a, b, z, du)
-        return d_g.view(g.shape), d_h, d_weight, d_gamma, d_beta, None, None, None
+            d_weight.addmm_(du.t(), z)
+            dz = torch.ops.aten.leaky_relu_backward(du @ weight, z, SLOPE, True)   # z has the signs of its input
+            d_h[a:b] = dz.view(b - a, n, k, c_in).sum(dim=2)
+            d_g.index_add_(0, flat[rows(a, b)], dz)
+        return d_g.view(ctx.g_shape), d_h, d_weight, d_gamma, d_beta, None, None, None
 
 
 # ------------------------------------------------------------------------------------------------ point encoder
@@ -363,7 +384,7 @@ class InitialLPFA(nn.Module):
     def forward(self, xyz: torch.Tensor, graph: Graph) -> torch.Tensor:
         a, b = split_triplet_weight(self.lin.weight)
         ax, bx = xyz @ a.t(), xyz @ b.t()
-        s, t = bn_affine(self.bn, *pair_moments(ax, bx, graph))
+        s, t = bn_affine(self.bn, lambda: pair_moments(a, b, xyz, graph))
         return leaky(ax * s + t + neighbour_max(bx * s, graph))
 
 
@@ -383,7 +404,7 @@ class LPFA(nn.Module):
     def forward(self, feats: torch.Tensor, xyz: torch.Tensor, graph: Graph) -> torch.Tensor:
         a, b = split_triplet_weight(self.pos[0].weight)
         ax, bx = xyz @ a.t(), xyz @ b.t()
-        s, t = bn_affine(self.pos[1], *pair_moments(ax, bx, graph))
+        s, t = bn_affine(self.pos[1], lambda: pair_moments(a, b, xyz, graph))
         g = (feats + bx * s).contiguous()
         h = (ax * s + t - feats).contiguous()
         return LeakyMLPMean.apply(g, h, self.lin.weight, self.bn.weight, self.bn.bias, self.bn, graph.lpfa_flat,

@@ -2,34 +2,34 @@
 
 The key map, release name -> ours (prefix ``backbone.`` for a full model; C = planes of a CIC block):
 
-=====================================================================  =====================================================
-release (``cicXY`` = cic11, cic12, cic21, cic22 = our blocks 0..3)     ours (channels-last Linear / BatchNorm)
-=====================================================================  =====================================================
-encoder.lpfa.mlp.0.0.weight (32, 9, 1, 1), .mlp.0.1.* (BN)             encoder.lpfa.lin.weight (32, 9), encoder.lpfa.bn.*
-encoder.cicXY.conv1.0.weight (C, in, 1), .conv1.1.*                    encoder.blocks.i.reduce.0.weight, .reduce.1.*
-encoder.cicXY.curvegrouping.att.weight (1, C, 1)                       encoder.blocks.i.grouping.start_score.weight
-encoder.cicXY.curvegrouping.walk.agent_mlp.0.weight (1, 2C, 1, 1)      encoder.blocks.i.grouping.step_score.weight
-encoder.cicXY.curvegrouping.walk.agent_mlp.1.*                         encoder.blocks.i.grouping.step_bn.*
-encoder.cicXY.curvegrouping.walk.momentum_mlp.0.weight (2, 2C, 1)      encoder.blocks.i.grouping.momentum.weight
-encoder.cicXY.curvegrouping.walk.momentum_mlp.1.*                      encoder.blocks.i.grouping.momentum_bn.*
-encoder.cicXY.curveaggregation.line_conv_att.weight (1, C, 1, 1)       encoder.blocks.i.aggregation.att.weight
-encoder.cicXY.curveaggregation.conva / convb / convc                   ...aggregation.k_inter / k_intra / q
-encoder.cicXY.curveaggregation.convn / convl                           ...aggregation.v_inter / v_intra
-encoder.cicXY.curveaggregation.convd.0.weight, .convd.1.*              ...aggregation.out.0.weight, .out.1.*
-encoder.cicXY.lpfa.xyz2feature.0.weight (C, 9, 1, 1), .1.*             encoder.blocks.i.lpfa.pos.0.weight, .pos.1.*
-encoder.cicXY.lpfa.mlp.0.0.weight (C, C, 1, 1), .mlp.0.1.*             encoder.blocks.i.lpfa.lin.weight, .lpfa.bn.*
-encoder.cicXY.conv2.0.weight, .conv2.1.*                               encoder.blocks.i.expand.0.weight, .expand.1.*
-encoder.cicXY.shortcut.0.weight, .shortcut.1.* (not cic11)             encoder.blocks.i.shortcut.0.weight, .shortcut.1.*
-encoder.conv0.0.weight (256, 256, 1), .conv0.1.*                       encoder.head.0.weight, encoder.head.1.*
-downsample.0.weight (32, 478, 1), downsample.1.*                       reduce.weight (32, 478), reduce_bn.*
-feature_proj.{weight,bias} (dim-8 backbone only)                       to_spatial.{weight,bias} (same channel-major order)
-transformer.layers.L.0.norm.*                                          spatial.layers.L.attn.norm.*
-transformer.layers.L.0.fn.to_qkv.weight                                spatial.layers.L.attn.qkv.weight
-transformer.layers.L.0.fn.to_out.0.*                                   spatial.layers.L.attn.out.0.*
-transformer.layers.L.0.fn.pos_embedding.pe (1, 128, D) buffer          checked equal to spatial.layers.L.attn.pe (128, D)
-transformer.layers.L.1.norm.*, .1.fn.net.0.*, .1.fn.net.3.*            spatial.layers.L.ff.0.*, .ff.1.*, .ff.4.*
-time.layers.L.…                                                        temporal.L.… (same pattern)
-=====================================================================  =====================================================
+==================================================================  ===================================================
+release (``cicXY`` = cic11, cic12, cic21, cic22 = our blocks 0..3)  ours (channels-last Linear / BatchNorm)
+==================================================================  ===================================================
+encoder.lpfa.mlp.0.0.weight (32, 9, 1, 1), .mlp.0.1.* (BN)          encoder.lpfa.lin.weight (32, 9), encoder.lpfa.bn.*
+encoder.cicXY.conv1.0.weight (C, in, 1), .conv1.1.*                 encoder.blocks.i.reduce.0.weight, .reduce.1.*
+encoder.cicXY.curvegrouping.att.weight (1, C, 1)                    encoder.blocks.i.grouping.start_score.weight
+encoder.cicXY.curvegrouping.walk.agent_mlp.0.weight (1, 2C, 1, 1)   encoder.blocks.i.grouping.step_score.weight
+encoder.cicXY.curvegrouping.walk.agent_mlp.1.*                      encoder.blocks.i.grouping.step_bn.*
+encoder.cicXY.curvegrouping.walk.momentum_mlp.0.weight (2, 2C, 1)   encoder.blocks.i.grouping.momentum.weight
+encoder.cicXY.curvegrouping.walk.momentum_mlp.1.*                   encoder.blocks.i.grouping.momentum_bn.*
+encoder.cicXY.curveaggregation.line_conv_att.weight (1, C, 1, 1)    encoder.blocks.i.aggregation.att.weight
+encoder.cicXY.curveaggregation.conva / convb / convc                ...aggregation.k_inter / k_intra / q
+encoder.cicXY.curveaggregation.convn / convl                        ...aggregation.v_inter / v_intra
+encoder.cicXY.curveaggregation.convd.0.weight, .convd.1.*           ...aggregation.out.0.weight, .out.1.*
+encoder.cicXY.lpfa.xyz2feature.0.weight (C, 9, 1, 1), .1.*          encoder.blocks.i.lpfa.pos.0.weight, .pos.1.*
+encoder.cicXY.lpfa.mlp.0.0.weight (C, C, 1, 1), .mlp.0.1.*          encoder.blocks.i.lpfa.lin.weight, .lpfa.bn.*
+encoder.cicXY.conv2.0.weight, .conv2.1.*                            encoder.blocks.i.expand.0.weight, .expand.1.*
+encoder.cicXY.shortcut.0.weight, .shortcut.1.* (not cic11)          encoder.blocks.i.shortcut.0.weight, .shortcut.1.*
+encoder.conv0.0.weight (256, 256, 1), .conv0.1.*                    encoder.head.0.weight, encoder.head.1.*
+downsample.0.weight (32, 478, 1), downsample.1.*                    reduce.weight (32, 478), reduce_bn.*
+feature_proj.{weight,bias} (dim-8 backbone only)                    to_spatial.{weight,bias} (same channel-major order)
+transformer.layers.L.0.norm.*                                       spatial.layers.L.attn.norm.*
+transformer.layers.L.0.fn.to_qkv.weight                             spatial.layers.L.attn.qkv.weight
+transformer.layers.L.0.fn.to_out.0.*                                spatial.layers.L.attn.out.0.*
+transformer.layers.L.0.fn.pos_embedding.pe (1, 128, D) buffer       checked equal to spatial.layers.L.attn.pe (128, D)
+transformer.layers.L.1.norm.*, .1.fn.net.0.*, .1.fn.net.3.*         spatial.layers.L.ff.0.*, .ff.1.*, .ff.4.*
+time.layers.L.…                                                     temporal.L.… (same pattern)
+==================================================================  ===================================================
 
 Heads: ``hadamard`` (Hadamard-multip notebook): dmarker_proj -> fusion.proj_d, x_proj -> fusion.proj_h,
 fusion_mlp.0 / .3 -> fusion.mlp.0 / .3, smile_head.0 / .1 -> head.0 / .1. ``factorized_bilinear`` (dim-8 backbone):

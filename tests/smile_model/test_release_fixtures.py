@@ -72,12 +72,14 @@ def test_encoder_layers_in_isolation(hadamard, release):
         for i, name in enumerate(BLOCKS):
             record = {}
             enc.blocks[i](x_in.transpose(1, 2).contiguous(), xyz, graph, record)
-            ours = encoder_record({"knn_idx": graph.full, "lpfa0": x_in.transpose(1, 2), "conv0": x_in.transpose(1, 2),
+            stub = x_in.transpose(1, 2)
+            ours = encoder_record({"knn_idx": graph.full, "lpfa0": stub, "conv0": stub,
                                    **{f"cic{j}": record for j in range(len(BLOCKS))}})
             for key in ("start_idx", "walk_idx"):
                 assert torch.equal(ours[f"enc.{name}.{key}"], release[f"enc.{name}.{key}"]), (name, key)
             for key in ("conv1", "curves", "curveagg", "lpfa", "out"):
-                diffs[f"enc.{name}.{key}"] = float((ours[f"enc.{name}.{key}"] - release[f"enc.{name}.{key}"]).abs().max())
+                full = f"enc.{name}.{key}"
+                diffs[full] = float((ours[full] - release[full]).abs().max())
             x_in = release[f"enc.{name}.out"]
         conv0 = enc.head[2](enc.head[1](enc.head[0](x_in.transpose(1, 2))))
         diffs["enc.conv0"] = float((conv0.transpose(1, 2) - release["enc.conv0"]).abs().max())

@@ -29,7 +29,8 @@ def test_shapes_of_demo_micro_and_narrow_backbones():
 
 def test_paper_and_demo_configs_have_the_released_structure():
     cfg = BackboneConfig.paper()
-    assert (cfg.n_points, cfg.k, cfg.n_tokens, cfg.dim, cfg.spatial_depth, cfg.temporal_depth) == (478, 20, 32, 256, 6, 3)
+    sizes = (cfg.n_points, cfg.k, cfg.n_tokens, cfg.dim, cfg.spatial_depth, cfg.temporal_depth)
+    assert sizes == (478, 20, 32, 256, 6, 3)
     assert cfg.cic == ((32, 32, 2), (32, 64, 4), (64, 128, 2), (128, 256, 4))
     assert (cfg.n_curves, cfg.curve_length, cfg.momentum_per_curve) == (100, 5, False)
     assert cfg.released_dim8().spatial_dim == 8
