@@ -269,29 +269,21 @@ def _pairs(g: torch.Tensor, h: torch.Tensor, flat: torch.Tensor, shape, a: int, 
 class LeakyMLPMean(torch.autograd.Function):
     """out_i = mean_{j in N(i)} LReLU(BN(W LReLU(g_j + h_i))): the LPFA of a CIC block after its per-point parts.
 
-    BN has nn.BatchNorm semantics over all f*n*k pairs (batch statistics + running update in training). Elementwise
-    work runs a few frames at a time so temporaries stay in cache; when gradients are needed the activations
-    z = LReLU(g_j + h_i) and the normalised u_hat are kept (one (pairs, c) tensor each), so backward costs two
-    matrix products. Batch statistics enter backward through two per-channel sums, taken in a first pass.
+    BN has nn.BatchNorm semantics over all f*n*k pairs (batch statistics + running update in training). Work is done
+    a few frames at a time so the (pairs, c) temporaries stay in cache, and nothing of size (f, n, k, c) is saved:
+    backward recomputes the pairs in one pass. Batch statistics enter backward through two per-channel sums, which
+    forward prepares per point (sum_j LReLU'(v_ij) and sum_j LReLU'(v_ij) u_hat_ij).
     """
 
     @staticmethod
     def forward(ctx, g, h, weight, gamma, beta, bn: nn.BatchNorm1d, flat, shape):
         f, n, k = shape
-        c_in, c_out = g.shape[-1], weight.shape[0]
         chunks = _frame_chunks(shape, g.device)
-        keep = any(ctx.needs_input_grad[:5])
-        rows = lambda a, b: slice(a * n * k, b * n * k)  # noqa: E731
-        z_all = torch.empty(f * n * k, c_in, dtype=g.dtype, device=g.device) if keep else None
-        u_all = torch.empty(f * n * k, c_out, dtype=g.dtype, device=g.device) if keep or bn.training else None
         if bn.training:
-            s1 = torch.zeros(c_out, dtype=torch.float64, device=g.device)
+            s1 = torch.zeros(weight.shape[0], dtype=torch.float64, device=g.device)
             s2 = torch.zeros_like(s1)
             for a, b in chunks:
-                z = _pairs(g, h, flat, shape, a, b)
-                if keep:
-                    z_all[rows(a, b)] = z
-                u = torch.mm(z, weight.t(), out=u_all[rows(a, b)])
+                u = _pairs(g, h, flat, shape, a, b) @ weight.t()
                 s1 += u.sum(0).double()
                 s2 += u.square().sum(0).double()
             m = f * n * k
@@ -306,56 +298,56 @@ class LeakyMLPMean(torch.autograd.Function):
         rstd = torch.rsqrt(var + bn.eps)
         scale = gamma * rstd
         shift = beta - mean * scale
+        c_out = weight.shape[0]
         out = torch.empty(f, n, c_out, dtype=g.dtype, device=g.device)
+        if bn.training:  # per point: sum_j LReLU'(v_ij) and sum_j LReLU'(v_ij) u_hat_ij, for backward's BN sums
+            slope_sum, slope_uhat_sum = torch.empty_like(out), torch.empty_like(out)
         for a, b in chunks:
-            if u_all is not None and (bn.training or keep):
-                if not bn.training:
-                    z = _pairs(g, h, flat, shape, a, b)
-                    z_all[rows(a, b)] = z
-                    torch.mm(z, weight.t(), out=u_all[rows(a, b)])
-                uhat = u_all[rows(a, b)].sub_(mean).mul_(rstd)                 # kept for backward
+            u = _pairs(g, h, flat, shape, a, b) @ weight.t()
+            if bn.training:
+                uhat = u.sub_(mean).mul_(rstd)
                 v = (uhat * gamma).add_(beta)
+                slope = (v > 0).to(v.dtype).mul_(1.0 - SLOPE).add_(SLOPE)
+                slope_sum[a:b] = slope.view(b - a, n, k, c_out).sum(dim=2)
+                slope_uhat_sum[a:b] = slope.mul_(uhat).view(b - a, n, k, c_out).sum(dim=2)
             else:
-                v = (_pairs(g, h, flat, shape, a, b) @ weight.t()).mul_(scale).add_(shift)
+                v = u.mul_(scale).add_(shift)
             out[a:b] = F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out).mean(dim=2)
-        if keep:
-            ctx.save_for_backward(z_all, u_all, weight, gamma, beta, rstd, flat)
-        ctx.shape, ctx.training, ctx.g_shape = shape, bn.training, g.shape
+        if bn.training:
+            ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat, slope_sum, slope_uhat_sum)
+        else:
+            ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat)
+        ctx.shape, ctx.training = shape, bn.training
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        z_all, uhat_all, weight, gamma, beta, rstd, flat = ctx.saved_tensors
+        g, h, weight, gamma, beta, mean, rstd, flat = ctx.saved_tensors[:8]
         shape = ctx.shape
         f, n, k = shape
-        c_in, c_out = z_all.shape[-1], weight.shape[0]
+        c_in, c_out = g.shape[-1], weight.shape[0]
         m = f * n * k
-        chunks = _frame_chunks(shape, z_all.device)
         grad_out = grad_out / k
         scale = gamma * rstd
-        rows = lambda a, b: slice(a * n * k, b * n * k)  # noqa: E731
-
-        def slopes(a, b):  # dL/dv for the pairs of frames a..b-1 (v = BN output, before the outer LReLU)
-            v = (uhat_all[rows(a, b)] * gamma).add_(beta).view(b - a, n, k, c_out)
-            grad = grad_out[a:b].unsqueeze(2).expand(b - a, n, k, c_out)
-            return torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
-
-        d_beta = torch.zeros(c_out, dtype=z_all.dtype, device=z_all.device)
-        d_gamma = torch.zeros_like(d_beta)
         d_weight = torch.zeros_like(weight)
-        d_h = torch.empty(f, n, c_in, dtype=z_all.dtype, device=z_all.device)
-        d_g = torch.zeros(f * n, c_in, dtype=z_all.dtype, device=z_all.device)
-        if ctx.training:  # du = scale (dv - <dv> - u_hat <dv u_hat>): the two sums first
-            for a, b in chunks:
-                dv = slopes(a, b)
-                d_beta += dv.sum(0)
-                d_gamma += (dv * uhat_all[rows(a, b)]).sum(0)
+        d_h = torch.empty_like(h)
+        d_g = torch.zeros(f * n, c_in, dtype=g.dtype, device=g.device)
+        if ctx.training:  # du = scale (dv - <dv> - u_hat <dv u_hat>); both sums from the per-point forward sums
+            slope_sum, slope_uhat_sum = ctx.saved_tensors[8:]
+            d_beta = (grad_out * slope_sum).reshape(-1, c_out).sum(0)
+            d_gamma = (grad_out * slope_uhat_sum).reshape(-1, c_out).sum(0)
             mean_dv, mean_dv_uhat = d_beta / m, d_gamma / m
-        for a, b in chunks:
-            dv = slopes(a, b)
-            uhat, z = uhat_all[rows(a, b)], z_all[rows(a, b)]
+        else:
+            d_beta = torch.zeros(c_out, dtype=g.dtype, device=g.device)
+            d_gamma = torch.zeros_like(d_beta)
+        for a, b in _frame_chunks(shape, g.device):
+            z = _pairs(g, h, flat, shape, a, b)
+            uhat = (z @ weight.t()).sub_(mean).mul_(rstd)
+            v = (uhat * gamma).add_(beta).view(b - a, n, k, c_out)
+            grad = grad_out[a:b].unsqueeze(2).expand(b - a, n, k, c_out)
+            dv = torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
             if ctx.training:
-                du = dv.sub_(mean_dv).sub_(uhat * mean_dv_uhat).mul_(scale)
+                du = dv.sub_(mean_dv).sub_(uhat.mul_(mean_dv_uhat)).mul_(scale)
             else:
                 d_beta += dv.sum(0)
                 d_gamma += (dv * uhat).sum(0)
@@ -363,8 +355,8 @@ class LeakyMLPMean(torch.autograd.Function):
             d_weight.addmm_(du.t(), z)
             dz = torch.ops.aten.leaky_relu_backward(du @ weight, z, SLOPE, True)   # z has the signs of its input
             d_h[a:b] = dz.view(b - a, n, k, c_in).sum(dim=2)
-            d_g.index_add_(0, flat[rows(a, b)], dz)
-        return d_g.view(ctx.g_shape), d_h, d_weight, d_gamma, d_beta, None, None, None
+            d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
+        return d_g.view(g.shape), d_h, d_weight, d_gamma, d_beta, None, None, None
 
 
 # ------------------------------------------------------------------------------------------------ point encoder
