@@ -1,7 +1,7 @@
 """The MeshSmileNet deep branch exactly as released (HadaSmileNet / MeshSmileNet code; described in words in the
 papers): a per-frame CurveNet point encoder -> 32 tokens -> alternating space/time transformer -> temporal
-transformer -> h in R^dim. Our own write-up of the released network is ``docs``-free on purpose: every formula is in
-the docstrings below; :mod:`common.smile.release_weights` maps the release's state-dict names onto these modules.
+transformer -> h in R^dim. Every formula is in the docstrings below; :mod:`common.smile.release_weights` maps the
+release's state-dict names onto these modules, and the tests compare every intermediate with the release's own output.
 
 Release semantics kept on purpose (see each class): k-NN *includes the point itself* (self + k-1 nearest feed every
 LPFA, the k nearest non-self points feed the walk); LPFA inside a block applies LReLU to (f_j - f_i + pos) before its
@@ -13,10 +13,9 @@ the release has it (encoder output, PE sum, attention output, both feed-forward 
 Computed differently, same function (see benchmarks/bench_backbone.py for the speed against a release-style
 reference): channels-last tensors so every 1x1 convolution is one matmul; one k-NN graph per forward shared by all
 blocks (the coordinates never change); linear maps of the 9-d point descriptor act per point
-(W [p_i, p_j, p_j - p_i] = (W1 - W3) p_i + (W2 + W3) p_j) with batch-norm statistics from point moments; the initial
-LPFA's max commutes with the monotone LReLU; the in-block LPFA is one autograd function that keeps no
-(frames, points, k, channels) tensor for backward (it recomputes it); the walk computes its logits from gathered
-candidate features only.
+(W [p_i, p_j, p_j - p_i] = (W1 - W3) p_i + (W2 + W3) p_j) and their batch-norm statistics come from 3x3 coordinate
+moments; the initial LPFA's max commutes with the monotone LReLU; the in-block LPFA is one autograd function that
+works a few frames at a time and keeps no (frames, points, k, channels) tensor for backward (it recomputes it).
 
 Shapes: b batch, t frames, f = b*t point clouds, n points, k neighbours, c channels, s curves, l curve length,
 m tokens, d model width.
