@@ -13,6 +13,7 @@ from torch import nn
 
 from common.registry import Registry
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
+from common.smile.dmarker import DMN_TARGET_DIM
 
 BASELINES = Registry("smile baseline")
 
@@ -51,8 +52,9 @@ class MeshSmileNet(BinaryModel):
 
 @BASELINES.register("deepmarkernet", kind="deep", paper_name="DeepMarkerNet (PRL 2024)")
 class DeepMarkerNet(BinaryModel):
-    """Multi-task: p = sigmoid(Linear(LN(h))), m_hat = Linear(LN(h)) in R^225 regresses the D-Marker;
-    L = 0.2 BCE(p, y) + 0.8 sigmoid(MSE(m_hat, m)). Inference needs only the clip.
+    """Multi-task (released DeepMarkerNet): p = sigmoid(Linear(LN(h))), t_hat = Linear(LN(h)) in R^216 regresses
+    DeepMarkerNet's own 216-d smile features (the data side puts them in the batch's ``dmarker`` key);
+    L = 0.2 BCE(p, y) + 0.8 sigmoid(MSE(t_hat, t)). Inference needs only the clip.
     """
 
     uses_dmarker = False  # as an input; it is the auxiliary target
@@ -60,18 +62,19 @@ class DeepMarkerNet(BinaryModel):
 
     def __init__(self, backbone: BackboneConfig, dmarker_dim: int = 225, dropout: float = 0.1, impl: str = "paper"):
         super().__init__()
-        self.dmarker_dim = dmarker_dim
+        self.target_dim = DMN_TARGET_DIM
         self.backbone = MeshSmileBackbone(backbone)
         d = self.backbone.out_dim
         self.head = Head(d)
-        self.aux = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, dmarker_dim))
+        self.aux = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, DMN_TARGET_DIM))
 
     def forward(self, clip, dmarker=None):
         return self.head(self.backbone(clip)[0]).squeeze(-1)
 
     def loss(self, clip, dmarker, label):
-        if dmarker.shape[-1] != self.dmarker_dim:
-            raise ValueError(f"D-Marker target has {dmarker.shape[-1]} features, the model regresses {self.dmarker_dim}")
+        if dmarker.shape[-1] != self.target_dim:
+            raise ValueError(f"DeepMarkerNet's auxiliary target has {dmarker.shape[-1]} features, the model regresses "
+                             f"{self.target_dim} (its own features, not the 225-d D-Marker)")
         h = self.backbone(clip)[0]
         logits = self.head(h).squeeze(-1)
         bce = F.binary_cross_entropy_with_logits(logits, label)

@@ -19,7 +19,7 @@ from common.smile.baselines import BASELINES, BinaryModel, Head
 from common.smile.dmarker import DMN_TARGET_DIM
 from common.smile.fusions import FUSIONS, IMPLS
 
-BACKBONES = {"meshsmilenet": "MeshSmileNet deep branch (CurveNet encoder + spatial/temporal transformers)"}
+BACKBONES = {"meshsmilenet": "the released MeshSmileNet deep branch (CurveNet encoder + spatial/temporal transformers)"}
 BACKBONE_SIZES = ("paper", "demo")
 DMARKER_DIM = 225
 
@@ -59,7 +59,8 @@ def check_variant(variant: str) -> str:
 
 
 def backbone_config(cfg: Mapping[str, Any]) -> BackboneConfig:
-    """Backbone sizes from the study config: the size preset, then explicit overrides, then released quirks."""
+    """Backbone sizes from the study config: the size preset, then explicit overrides; the bilinear family gets the
+    released dim-8 spatial transformer. The architecture is the released one for every preset and fusion form."""
     name = cfg.get("backbone", "meshsmilenet")
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; accepted: {', '.join(BACKBONES)}")
@@ -70,11 +71,9 @@ def backbone_config(cfg: Mapping[str, Any]) -> BackboneConfig:
     overrides = {"n_points": "n_points", "k": "knn_k", "dim": "model_dim", "n_tokens": "n_tokens",
                  "spatial_depth": "spatial_depth", "temporal_depth": "temporal_depth", "dropout": "dropout"}
     bb = replace(bb, **{field: cfg[key] for field, key in overrides.items() if cfg.get(key) is not None})
-    variant, impl = cfg["variant"], cfg.get("fusion_impl", "paper")
-    if impl == "released":
-        bb = replace(bb, pe_released=True)
-        if variant in FUSIONS and FUSIONS.info(variant).get("released_backbone") == "dim8":
-            bb = bb.released_dim8()
+    variant = cfg["variant"]
+    if variant in FUSIONS and FUSIONS.info(variant).get("released_backbone") == "dim8":
+        bb = bb.released_dim8()  # the bilinear family's notebooks all use the dim-8 backbone (both fusion forms)
     return bb.validate()
 
 

@@ -49,7 +49,7 @@ def micro_backbone(**overrides):
     """A backbone small enough for many forward/backward passes in a test (same components as the paper one)."""
     from common.smile.backbone import BackboneConfig
 
-    base = {"n_points": 12, "k": 3, "lpfa_width": 8, "cic": ((8, 8, 2, True), (8, 16, 2, False)), "n_curves": 3,
+    base = {"n_points": 12, "k": 3, "lpfa_width": 8, "cic": ((8, 8, 2), (8, 16, 2)), "n_curves": 3,
                 "curve_length": 2, "point_width": 16, "n_tokens": 2, "dim": 16, "spatial_dim": 16, "spatial_depth": 2,
                 "temporal_depth": 1, "heads": 2, "dim_head": 8, "mlp_dim": 32, "dropout": 0.0}
     base.update(overrides)

@@ -1,32 +1,24 @@
-"""MeshSmileNet backbone: shapes, exactness of the fast point encoder against the reference form, graph helpers."""
-import importlib.util
-from pathlib import Path
-
+"""The released MeshSmileNet backbone: shapes, release semantics that the fixtures alone do not pin (train-mode walk,
+PE placement, k-NN with self), and the exactness of the fused LPFA autograd function."""
 import pytest
 import torch
 from smile_model_data import micro_backbone
 
 from common.smile.backbone import (
+    Block,
     BackboneConfig,
+    CurveGrouping,
     Graph,
+    LeakyMLPMean,
     MeshSmileBackbone,
-    NeighbourLeakyMean,
+    PointBN,
     gather,
     knn,
-    neighbour_mean,
+    sinusoid,
 )
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_backbone.py"
 
-
-def _reference_module():
-    spec = importlib.util.spec_from_file_location("bench_backbone", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_shapes_of_demo_micro_and_released_narrow_backbones():
+def test_shapes_of_demo_micro_and_narrow_backbones():
     clip = torch.rand(2, 5, 478, 3)
     for cfg in (BackboneConfig.demo(), micro_backbone(), micro_backbone().released_dim8()):
         model = MeshSmileBackbone(cfg).eval()
@@ -35,76 +27,96 @@ def test_shapes_of_demo_micro_and_released_narrow_backbones():
         assert torch.isfinite(h).all()
 
 
-def test_paper_config_has_published_sizes():
+def test_paper_and_demo_configs_have_the_released_structure():
     cfg = BackboneConfig.paper()
-    assert (cfg.n_points, cfg.k, cfg.n_tokens, cfg.dim, cfg.spatial_depth, cfg.temporal_depth) == (478, 20, 32, 256, 6, 3)
-    assert [c[:3] for c in cfg.cic] == [(32, 32, 2), (32, 64, 4), (64, 128, 2), (128, 256, 4)]
+    sizes = (cfg.n_points, cfg.k, cfg.n_tokens, cfg.dim, cfg.spatial_depth, cfg.temporal_depth)
+    assert sizes == (478, 20, 32, 256, 6, 3)
+    assert cfg.cic == ((32, 32, 2), (32, 64, 4), (64, 128, 2), (128, 256, 4))
+    assert (cfg.n_curves, cfg.curve_length, cfg.momentum_per_curve) == (100, 5, False)
     assert cfg.released_dim8().spatial_dim == 8
+    demo = MeshSmileBackbone(BackboneConfig.demo())
+    assert len(demo.encoder.blocks) == 4 and all(b.grouping is not None for b in demo.encoder.blocks)
 
 
-@pytest.mark.parametrize("mode", ["eval", "train"])
-def test_fast_encoder_equals_reference_forward_and_gradients(mode):
-    """Same parameters, same numbers: the reformulated LPFA (per-point linear maps, moment BN statistics, max trick)
-    against a direct channels-first implementation. In train mode curves are off: their hard Gumbel choices may flip
-    on rounding differences. BN scales are randomised so negative scales (max <-> min) are exercised."""
-    ref_mod = _reference_module()
-    cfg = micro_backbone(n_points=40, k=5, cic=((8, 8, 2, mode == "eval"), (8, 16, 2, False)))
-    torch.manual_seed(0)
-    fast = MeshSmileBackbone(cfg)
-    with torch.no_grad():
-        for m in fast.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.weight.uniform_(-1.0, 1.0)
-    ref = ref_mod.reference_backbone(cfg)
-    ref.load_state_dict(fast.state_dict())
-    getattr(fast, mode)()
-    getattr(ref, mode)()
-    clip = torch.rand(3, 4, 478, 3)
-    outs, grads = [], []
-    for model in (fast, ref):
-        torch.manual_seed(1)
-        h, _ = model(clip)
-        h.square().sum().backward()
-        outs.append(h.detach())
-        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
-    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
-    assert grads[0].keys() == grads[1].keys()
-    for name in grads[0]:
-        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-3, atol=1e-4, msg=name)
-    if mode == "train":  # running statistics updated identically
-        for (n, a), (_, b) in zip(fast.named_buffers(), ref.named_buffers()):
-            if n.endswith("num_batches_tracked"):  # F.batch_norm (reference) does not count batches
-                continue
-            torch.testing.assert_close(a.float(), b.float(), rtol=1e-4, atol=1e-5, msg=n)
-
-
-def test_knn_puts_self_first_and_graph_helpers_agree():
+def test_knn_includes_self_and_ranks_by_distance():
     torch.manual_seed(0)
     xyz = torch.rand(3, 30, 3)
     idx = knn(xyz, 4)
+    assert idx.shape == (3, 30, 5)
     assert torch.equal(idx[..., 0], torch.arange(30).expand(3, 30))
     brute = torch.cdist(xyz, xyz).topk(5, largest=False).indices
-    assert torch.equal(idx[..., 1:].sort(-1).values, brute[..., 1:].sort(-1).values)
+    assert torch.equal(idx.sort(-1).values, brute.sort(-1).values)
     graph = Graph(idx)
-    assert int(graph.deg.sum()) == 3 * 30 * 4
-    x = torch.randn(3, 30, 6, dtype=torch.float32, requires_grad=True)
-    dense = gather(x, graph).mean(dim=2)
-    sparse = neighbour_mean(x, graph)
-    torch.testing.assert_close(sparse, dense)
-    w = torch.randn_like(dense)
-    (g_dense,) = torch.autograd.grad((dense * w).sum(), x)
-    (g_sparse,) = torch.autograd.grad((neighbour_mean(x, graph) * w).sum(), x)
-    torch.testing.assert_close(g_sparse, g_dense)
+    assert torch.equal(graph.lpfa, idx[..., :4]) and torch.equal(graph.walk, idx[..., 1:])
 
 
-def test_neighbour_leaky_mean_gradient():
+@pytest.mark.parametrize("training", [False, True])
+def test_fused_lpfa_function_matches_autograd_and_gradcheck(training):
     torch.manual_seed(0)
     graph = Graph(knn(torch.rand(2, 10, 3), 3))
     g = torch.randn(2, 10, 4, dtype=torch.float64, requires_grad=True)
     h = torch.randn(2, 10, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: NeighbourLeakyMean.apply(a, b, graph.flat, graph.shape), (g, h))
-    expected = torch.nn.functional.leaky_relu(gather(g, graph) + h.unsqueeze(2), 0.2).mean(2)
-    torch.testing.assert_close(NeighbourLeakyMean.apply(g, h, graph.flat, graph.shape), expected)
+    w = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    bn = PointBN(5).double().train(training)
+    with torch.no_grad():
+        bn.weight.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+
+    def fused(g, h, w, gamma, beta):
+        return LeakyMLPMean.apply(g, h, w, gamma, beta, bn, graph.lpfa_flat, graph.shape)
+
+    def direct(g, h, w, gamma, beta):
+        z = torch.nn.functional.leaky_relu(gather(g, graph) + h.unsqueeze(2), 0.2) @ w.t()
+        if training:
+            var, mean = torch.var_mean(z.reshape(-1, 5), dim=0, unbiased=False)
+        else:
+            mean, var = bn.running_mean, bn.running_var
+        y = (z - mean) / torch.sqrt(var + bn.eps) * gamma + beta
+        return torch.nn.functional.leaky_relu(y, 0.2).mean(dim=2)
+
+    args = (g, h, w, bn.weight, bn.bias)
+    torch.testing.assert_close(fused(*args), direct(*args))
+    assert torch.autograd.gradcheck(fused, args)
+
+
+def test_walk_has_no_noise_in_training_and_every_walk_weight_learns():
+    torch.manual_seed(0)
+    grouping = CurveGrouping(6, n_curves=5, length=4).train()
+    a = torch.randn(3, 20, 6, requires_grad=True)
+    graph = Graph(knn(torch.rand(3, 20, 3), 4))
+    first = grouping(a, graph)
+    second = grouping(a, graph)
+    assert torch.equal(first[0], second[0]) and torch.equal(first[2], second[2])
+    first[0].square().sum().backward()
+    for name in ("start_score", "step_score", "momentum"):
+        assert getattr(grouping, name).weight.grad.abs().sum() > 0, name
+    assert a.grad.abs().sum() > 0
+
+
+def test_momentum_per_curve_option_changes_the_walk_and_is_off_by_default():
+    torch.manual_seed(0)
+    cfg = micro_backbone(n_points=40, k=5, n_curves=8, curve_length=4)
+    released = MeshSmileBackbone(cfg).eval()
+    fixed = MeshSmileBackbone(cfg.__class__(**{**cfg.__dict__, "momentum_per_curve": True})).eval()
+    fixed.load_state_dict(released.state_dict())
+    clip = torch.rand(2, 3, 478, 3)
+    with torch.no_grad():
+        assert not torch.allclose(released(clip)[0], fixed(clip)[0])
+
+
+def test_positional_encoding_feeds_attention_only_not_the_residual_stream():
+    block = Block(dim=8, heads=2, dim_head=4, mlp_dim=16, dropout=0.0).eval()
+    with torch.no_grad():
+        for lin in (block.attn.out[0], block.ff[4]):
+            lin.weight.zero_()
+            lin.bias.zero_()
+    x = torch.randn(3, 5, 8)
+    torch.testing.assert_close(block(x), x, rtol=0, atol=0)  # PE added to x would show here
+    seen = {}
+    block.attn.qkv.register_forward_pre_hook(lambda m, args: seen.setdefault("z", args[0]))
+    block(x)
+    y = block.attn.norm(x)
+    torch.testing.assert_close(seen["z"], y + (y + sinusoid(5, 8)))
 
 
 def test_bad_shapes_and_sizes_are_named():
@@ -113,7 +125,11 @@ def test_bad_shapes_and_sizes_are_named():
         model(torch.rand(1, 4, 100, 3))
     with pytest.raises(ValueError, match="k=12"):
         MeshSmileBackbone(micro_backbone(k=12))
+    with pytest.raises(ValueError, match=r"\(in, out, bottleneck\)"):
+        MeshSmileBackbone(micro_backbone(cic=((8, 8, 2, True),)))
     with pytest.raises(ValueError, match="unknown backbone config keys"):
         BackboneConfig.from_dict({"depth": 3})
+    with pytest.raises(ValueError, match="exceeds the positional table"):
+        Block(8, 2, 4, 16, 0.0)(torch.rand(1, 129, 8))
     cfg = micro_backbone()
     assert BackboneConfig.from_dict(cfg.to_dict()) == cfg

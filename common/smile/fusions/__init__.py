@@ -4,7 +4,7 @@ Every fusion maps the deep vector h (b, d), the D-Marker (b, 225) and the deep p
 vector (b, d) that the shared head LN -> Linear(d, 1) classifies. ``impl="paper"`` follows the paper (RPT) where it
 describes the fusion and corrects the released code's defects; ``impl="released"`` reproduces the FUS notebooks.
 Registry info: ``paper_name`` (FUS notebook), ``rpt`` (number in RPT Table 4), ``released_backbone`` ("dim8" for the
-bilinear family, whose notebooks use the narrow backbone of spec §3.6), ``differs`` (paper and released forms differ).
+bilinear family, whose notebooks use the narrow dim-8 backbone, in both forms), ``differs`` (paper and released forms differ).
 
     >>> fusion = FUSIONS.create("hadamard", dim=256)
     >>> fusion(h, dmarker, frames).shape     # (b, 256)

@@ -1,7 +1,8 @@
 """Bilinear pooling (RPT #11), + Hadamard (#12), factorized bilinear pooling (#13), + Hadamard (#14).
 
-The released notebooks of this family use the narrow "dim-8" backbone (spec §3.6); with ``impl="released"`` the model
-builder picks it (registry info ``released_backbone="dim8"``). The fusion formulas are the same in both forms.
+The released notebooks of this family use the narrow "dim-8" backbone (:meth:`BackboneConfig.released_dim8`); the model
+builder gives it to these fusions in both forms (registry info ``released_backbone="dim8"``), and the fusion formulas
+are the same in both forms.
 """
 from __future__ import annotations
 
@@ -36,13 +37,13 @@ class _Bilinear(Fusion):
         return self.mlp(fused)
 
 
-@FUSIONS.register("bilinear", paper_name="Bilinear_Pooling", rpt=11, released_backbone="dim8", differs=True)
+@FUSIONS.register("bilinear", paper_name="Bilinear_Pooling", rpt=11, released_backbone="dim8", differs=False)
 class Bilinear(_Bilinear):
     """F_k = h'^T W_k d' + b_k  (nn.Bilinear(d, d, d)),  then LN + MLP2."""
 
 
 @FUSIONS.register("bilinear_hadamard", paper_name="Bilinear_Pooling+Hadam", rpt=12, released_backbone="dim8",
-                  differs=True)
+                  differs=False)
 class BilinearHadamard(_Bilinear):
     """F = ReLU(W_c (Bil(h', d') + h' * d')),  then LN + MLP2."""
 
@@ -51,7 +52,7 @@ class BilinearHadamard(_Bilinear):
 
 
 @FUSIONS.register("factorized_bilinear", paper_name="Factorized_Bilinear_Pooling", rpt=13, released_backbone="dim8",
-                  differs=True)
+                  differs=False)
 class FactorizedBilinear(_Bilinear):
     """F = W_o [(P_1 h' + b_1) * (P_2 d' + b_2)]  (hidden 2d),  then LN + MLP2."""
 
@@ -60,7 +61,7 @@ class FactorizedBilinear(_Bilinear):
 
 
 @FUSIONS.register("factorized_bilinear_hadamard", paper_name="Factorized_Bilinear_Pooling+Hadamard", rpt=14,
-                  released_backbone="dim8", differs=True)
+                  released_backbone="dim8", differs=False)
 class FactorizedBilinearHadamard(_Bilinear):
     """F = ReLU(W_c (FBP(h', d') + h' * d')),  then LN + MLP2."""
 
