@@ -33,7 +33,8 @@ def latest_source(cfg: Mapping[str, Any], root: Path | None = None) -> Path:
 
     base = Path(root) if root is not None else RAW_RESULTS_DIR
     folder = base / "hafem" / cfg["profile"] / COMPARISON_DATASET
-    found = sorted(p for p in folder.glob(f"*/seed{cfg['seed']}-*/checkpoints/hafem.pt") if is_complete(p.parent.parent))
+    found = sorted(p for p in folder.glob(f"*/seed{cfg['seed']}-*/checkpoints/hafem.pt")
+                   if is_complete(p.parent.parent))
     fitting = [p for p in found if not architecture_mismatch(load_checkpoint(p, "hafem")["config"], cfg)]
     if not fitting:
         why = (f"{len(found)} found, none of this run's architecture" if found else "none found")

@@ -65,7 +65,7 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int, classes=None) -> lis
 
 
 def cross_validate(cfg: Mapping[str, Any], data, seed: int) -> dict[str, Any]:
-    """Mean held-out macro-F1 of every ``cv_grid`` candidate over ``cv_folds`` stratified folds of the training split."""
+    """Mean held-out macro-F1 of each ``cv_grid`` candidate over ``cv_folds`` stratified folds of the training split."""
     from common.fer.data import make_loaders
     from common.fer.training import MAIN_VARIANT, train_variant
 

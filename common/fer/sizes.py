@@ -34,7 +34,8 @@ def hafem_parameters(backbone: int = B5_FEATURES, channels: int = B5_CHANNELS, d
     width = channels
     if depth > 0:
         width = dim
-        total += (0 if channels == dim else channels * dim + dim) + token_grid ** 2 * dim + depth * encoder_layer(dim, ff_dim)
+        projection = 0 if channels == dim else channels * dim + dim
+        total += projection + token_grid ** 2 * dim + depth * encoder_layer(dim, ff_dim)
     return total + 2 * width + width * classes + classes
 
 

@@ -147,9 +147,9 @@ HAFEM.add(
     Param("w_center", float, 0.25, "compound loss weight of the center loss", check=non_negative),
     Param("w_dls", float, 0.15, "compound loss weight of distribution-aware label smoothing", check=non_negative),
     Param("loss_weights", str, "fixed", "where the compound-loss weights come from: fixed = w_ce / w_center / w_dls "
-          "(the paper's 0.60 / 0.25 / 0.15); cv = stratified k-fold cross-validation of the `cv_grid` candidates on the "
-          "training split (paper: 5-fold); tuned = the optuna search's best weights and lr_max (run first, on the "
-          "validation split); or a path to a tuning.json of an earlier run", check=_loss_weight_source),
+          "(the paper's 0.60 / 0.25 / 0.15); cv = stratified k-fold cross-validation of the `cv_grid` candidates on "
+          "the training split (paper: 5-fold); tuned = the optuna search's best weights and lr_max (run first, on "
+          "the validation split); or a path to a tuning.json of an earlier run", check=_loss_weight_source),
     Param("cv_folds", int, 5, "folds of the loss-weight cross-validation (paper 5); at most the smallest class's "
           "training count", check=_cv_folds),
     Param("cv_epochs", int, None, "epochs per cross-validation fold", check=positive),
