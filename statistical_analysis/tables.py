@@ -532,6 +532,15 @@ def hafem_datasets(res: Results, profile: str) -> Table:
         best, who = pc.FER_PUBLISHED_BEST[d]
         t.add(d, mean_sd(acc["value"]), _bootstrap_cell(res, profile, d), mean_sd(f1["value"]),
               f"{pc.HAFEM_DATASET_CLAIMS[d]:.1f}", f"{best:.2f} ({who})")
+    for d, claim in pc.HAFEM_FINETUNE.items():  # a row only where fine-tune runs exist
+        acc = scores(res, "hafem", profile, d, pc.HAFEM_FINETUNE_VARIANT, "accuracy")
+        if not len(acc):
+            continue
+        f1 = scores(res, "hafem", profile, d, pc.HAFEM_FINETUNE_VARIANT, "f1_macro")
+        best, who = pc.FER_PUBLISHED_BEST[d]
+        t.add(f"{d} (fine-tuned from FER2013)", mean_sd(acc["value"]), "-", mean_sd(f1["value"]), f"{claim:.1f}",
+              f"{best:.2f} ({who})")
+        t.notes.append(f"Fine-tune row: {pc.HAFEM_FINETUNE_SOURCE}; variant {pc.HAFEM_FINETUNE_VARIANT}.")
     return t
 
 
@@ -749,7 +758,32 @@ def reference_tables() -> list[Table]:
     for name, acc, prec, rec, f1, auc, fps in pc.HAFEM_TABLE3:
         rebuilt = pc.HAFEM_NOT_REBUILT.get(name) or " / ".join(pc.HAFEM_TABLE3_VARIANTS[name])
         t3.add(name, f"{acc:.1f}", f"{prec:.1f}", f"{rec:.1f}", f"{f1:.1f}", f"{auc:.3f}", f"{fps:.0f}", rebuilt)
-    return [t4, t5, t3]
+    return [t4, t5, t3, hafem_paper_claims()]
+
+
+def hafem_paper_claims() -> Table:
+    """HAFEM claims that need no training run, beside what we computed or counted (numbers in paper_claims)."""
+    t = Table("hafem_paper_claims", "HAFEM paper: claims beside our computation", None,
+              ["claim", "paper", "ours", "how"], [],
+              caption="'ours' is computed, not trained: parameter counts by building the model (common/fer/model.py, "
+                      "closed form in common/fer/sizes.py); FER+ counts from the released label files.")
+    m = pc.HAFEM_PARAMS_MEASURED
+    t.add("parameters at the stated sizes (B5, 6 layers, d 2048, FF 4096, 8 heads, 49 tokens)",
+          f"{pc.HAFEM_PARAMS_CLAIM / 1e6:.1f} M", f"{m['after_backbone'] / 1e6:.1f} M (CBAM in stages: "
+          f"{m['stages'] / 1e6:.1f} M)", f"backbone {pc.HAFEM_PARAMS_BACKBONE / 1e6:.2f} M + transformer "
+          f"{pc.HAFEM_PARAMS_TRANSFORMER / 1e6:.1f} M + CBAM / head")
+    for depth, (dim, ff, total) in pc.HAFEM_PARAMS_SIZES_FOR_CLAIM.items():
+        t.add(f"sizes that give {pc.HAFEM_PARAMS_CLAIM / 1e6:.1f} M: {depth} layer(s)", "-",
+              f"d {dim}, FF {ff}: {total / 1e6:.2f} M", "closest d_model (multiple of 8 heads), FF = 2 d")
+    for split in pc.FERPLUS_SPLITS:
+        t.add(f"FER+ {split}: label.csv vs fer2013new.csv", "not discussed",
+              f"{pc.FERPLUS_VOTES_DIFFER[split]:,} images with other votes; majority labels "
+              f"{pc.FERPLUS_MAJORITY_LABEL_CSV[split]:,} vs {pc.FERPLUS_MAJORITY_NEW_CSV[split]:,} "
+              f"({pc.FERPLUS_MAJORITY_NEW_CSV_ALL_ROWS[split]:,} counting unnamed rows)",
+              "same image names, votes compared; FER+ majority rule")
+    t.add("FER+ label modes", "not stated", " / ".join(pc.FERPLUS_MODES_OFFERED),
+          "parameter ferplus_mode (training split; val/test majority)")
+    return t
 
 
 SMILE_TABLES: tuple[Callable[[Results, str], Table], ...] = (

@@ -23,16 +23,20 @@ def ablation_ladder(cfg: Mapping[str, Any]) -> list[dict[str, str]]:
 
     Rungs 1-4 train with cross-entropy; rung 5 is the full model (its rows are copied, not retrained). The ResNet
     rung is ``ablation_resnet`` (paper resnet50, demo resnet18) and the EfficientNet rungs use the configured
-    backbone; the labels name both.
+    backbone; the labels name both. Each rung records its CBAM placement (``cbam``); the CBAM rungs' labels say
+    ``cbam_in_stages`` when the CBAMs sit inside the backbone (``cbam_placement=stages``).
     """
     resnet = cfg["ablation_resnet"]
     bb = cfg["backbone"]
+    placement = cfg.get("cbam_placement", "after_backbone")
+    cbam = "cbam" if placement == "after_backbone" else "cbam_in_stages"
     return [
-        {"label": f"ablation1_{resnet}", "model": resnet, "loss": "ce"},
-        {"label": f"ablation2_{bb}", "model": "backbone_only", "loss": "ce"},
-        {"label": f"ablation3_{bb}+transformer", "model": "hafem_no_cbam", "loss": "ce"},
-        {"label": f"ablation4_{bb}+transformer+cbam", "model": "hafem", "loss": "ce"},
-        {"label": f"ablation5_{bb}+transformer+cbam+{cfg['loss']}_loss", "model": MAIN_VARIANT, "loss": cfg["loss"]},
+        {"label": f"ablation1_{resnet}", "model": resnet, "loss": "ce", "cbam": "none"},
+        {"label": f"ablation2_{bb}", "model": "backbone_only", "loss": "ce", "cbam": "none"},
+        {"label": f"ablation3_{bb}+transformer", "model": "hafem_no_cbam", "loss": "ce", "cbam": "none"},
+        {"label": f"ablation4_{bb}+transformer+{cbam}", "model": "hafem", "loss": "ce", "cbam": placement},
+        {"label": f"ablation5_{bb}+transformer+{cbam}+{cfg['loss']}_loss", "model": MAIN_VARIANT, "loss": cfg["loss"],
+         "cbam": placement},
     ]
 
 

@@ -117,9 +117,9 @@ def comparisons_table(outcomes: list[SeedOutcome]) -> Any:
 
 
 def run_record(folder: Path) -> dict[str, Any]:
-    """The tuning result and speed recorded in the run's ``run.json``."""
+    """Where the loss weights came from, the CBAM placement, the fine-tune, tuning result and speed (``run.json``)."""
     import json
 
     record = json.loads((Path(folder) / "run.json").read_text())
-    keys = ("status", "tuning_best", "speed", "wall_seconds", "n_rows")
+    keys = ("status", "loss_weights", "cbam_placement", "finetune", "tuning_best", "speed", "wall_seconds", "n_rows")
     return {k: record[k] for k in keys if k in record}

@@ -6,6 +6,9 @@ mixup blend of two. Hard integer labels are turned into one-hot rows first.
 - CE:     -Σ_c q_c log p_c
 - center: ½ · Σ_c q_c · mean_j (f_j − μ_{c,j})²  (Wen et al. 2016; learnable class centres μ; averaged over the d
           feature dimensions so its scale does not grow with d_model, a normalisation the paper does not state)
+- FER+ ``multi_target`` (``multi_target=True``): the CE term is -log Σ_{c: q_c > 0} p_c, the probability mass on
+          the set of accepted labels (Barsoum et al. 2016); center and DLS use q (uniform over the set). Under mixup
+          the set is the union of the two images' sets.
 - DLS:    -Σ_c q̃_c log p_c with q̃ = (1 − ε)·q + ε·w, w_c = (1/n_c) / Σ_k (1/n_k): the smoothing mass goes to the
           classes in inverse proportion to their training frequency n_c, so rare classes (disgust, contempt) get more.
 """
@@ -46,6 +49,16 @@ def soft_cross_entropy(logits: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return -(q * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
 
+def multi_target_nll(logits: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """-log Σ_{c in S} p_c with S = {c : q_c > 0} (FER+ multi-target loss)."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    return -torch.logsumexp(logp.masked_fill(q <= 0, float("-inf")), dim=-1).mean()
+
+
+def target_term(multi_target: bool):
+    return multi_target_nll if multi_target else soft_cross_entropy
+
+
 class DistributionAwareSmoothing(nn.Module):
     """-Σ_c [(1 − ε)·q_c + ε·w_c] log p_c, w = inverse class frequency (normalised)."""
 
@@ -80,8 +93,9 @@ class CompoundLoss(nn.Module):
     """λ1·CE + λ2·center + λ3·DLS; ``forward`` returns the total and each unweighted term (for curves)."""
 
     def __init__(self, num_classes: int, feat_dim: int, class_counts: Sequence[float],
-                 weights: Sequence[float] = PAPER_WEIGHTS, smoothing: float = 0.1):
+                 weights: Sequence[float] = PAPER_WEIGHTS, smoothing: float = 0.1, multi_target: bool = False):
         super().__init__()
+        self.ce = target_term(multi_target)
         if len(weights) != 3 or any(w < 0 for w in weights):
             raise ValueError(f"compound loss needs three non-negative weights (CE, center, DLS), got {weights}")
         self.num_classes = num_classes
@@ -92,7 +106,7 @@ class CompoundLoss(nn.Module):
     def forward(self, logits: torch.Tensor, feats: torch.Tensor, target: torch.Tensor
                 ) -> tuple[torch.Tensor, Mapping[str, float]]:
         q = as_distribution(target, self.num_classes)
-        ce = soft_cross_entropy(logits, q)
+        ce = self.ce(logits, q)
         center = self.center(feats, q)
         dls = self.dls(logits, q)
         w_ce, w_center, w_dls = self.weights
@@ -103,21 +117,22 @@ class CompoundLoss(nn.Module):
 class CrossEntropyOnly(nn.Module):
     """Plain cross-entropy on q (the ablation rungs before "+ compound loss")."""
 
-    def __init__(self, num_classes: int, **_: object):
+    def __init__(self, num_classes: int, multi_target: bool = False, **_: object):
         super().__init__()
         self.num_classes = num_classes
+        self.ce = target_term(multi_target)
 
     def forward(self, logits: torch.Tensor, feats: torch.Tensor, target: torch.Tensor):
-        ce = soft_cross_entropy(logits, as_distribution(target, self.num_classes))
+        ce = self.ce(logits, as_distribution(target, self.num_classes))
         return ce, {"ce": ce.item()}
 
 
 @LOSSES.register("compound")
 def compound(num_classes: int, feat_dim: int, class_counts: Sequence[float], weights: Sequence[float] = PAPER_WEIGHTS,
-             smoothing: float = 0.1) -> nn.Module:
-    return CompoundLoss(num_classes, feat_dim, class_counts, weights, smoothing)
+             smoothing: float = 0.1, multi_target: bool = False) -> nn.Module:
+    return CompoundLoss(num_classes, feat_dim, class_counts, weights, smoothing, multi_target)
 
 
 @LOSSES.register("ce")
-def cross_entropy(num_classes: int, **_: object) -> nn.Module:
-    return CrossEntropyOnly(num_classes)
+def cross_entropy(num_classes: int, multi_target: bool = False, **_: object) -> nn.Module:
+    return CrossEntropyOnly(num_classes, multi_target)

@@ -1,5 +1,10 @@
 """HAFEM: a timm CNN backbone, CBAM on its last feature map, a transformer over a k×k token grid, a linear head.
 
+CBAM placement (``cbam_placement``): ``after_backbone`` = one CBAM on the backbone's final map (F → F''); ``stages`` =
+"EfficientNet-B5, with inserted CBAM modules" (HAFEM §3): in addition, a CBAM after each of the backbone's last
+``cbam_stages`` MBConv stages (B5: stages 6 and 7, 304 and 512 channels), inside the backbone's forward pass. The
+paper does not say how many stages get one; 2 is ours.
+
 Shapes (paper setting: EfficientNet-B5 at 224², k = 7, d_model = 2048):
 
     image (b, 3, H, W) -> backbone.forward_features -> F (b, C, h, w)
@@ -289,8 +294,21 @@ class TokenTransformer(nn.Module):
         return self.encoder(tokens + self.pos)
 
 
+CBAM_PLACEMENTS = ("after_backbone", "stages")
+
+
+def stage_channels(backbone: nn.Module) -> list[int]:
+    """Output channels of each stage in ``backbone.blocks`` (timm EfficientNet / MobileNet family)."""
+    stages = getattr(backbone, "blocks", None)
+    if not isinstance(stages, nn.Sequential) or not hasattr(backbone, "conv_stem"):
+        raise ValueError(f"cbam_placement='stages' needs a timm EfficientNet-style backbone (conv_stem, blocks, "
+                         f"conv_head); {type(backbone).__name__} has no such stages")
+    return [[m for m in stage.modules() if isinstance(m, nn.BatchNorm2d)][-1].num_features for stage in stages]
+
+
 class HAFEM(nn.Module):
-    """Backbone -> [CBAM] -> [k×k tokens -> transformer] -> mean pool -> LayerNorm -> Linear.
+    """Backbone [with CBAM after its last stages] -> [CBAM] -> [k×k tokens -> transformer] -> mean pool -> LayerNorm
+    -> Linear.
 
     ``use_cbam=False`` / ``depth=0`` give the ablation rungs "EfficientNet-B5" (global average pool + head) and
     "+ transformer"; ``forward(x, return_features=True)`` also returns the pooled (b, d) features.
@@ -298,11 +316,22 @@ class HAFEM(nn.Module):
 
     def __init__(self, backbone: str = "efficientnet_b5", num_classes: int = 7, dim: int = 2048, depth: int = 6,
                  heads: int = 8, ff_dim: int = 4096, token_grid: int = 7, use_cbam: bool = True,
-                 cbam_reduction: int = 16, dropout: float = 0.1, pretrained: str = NO_WEIGHTS, **_: Any):
+                 cbam_reduction: int = 16, dropout: float = 0.1, pretrained: str = NO_WEIGHTS,
+                 cbam_placement: str = "after_backbone", cbam_stages: int = 2, **_: Any):
         super().__init__()
+        if cbam_placement not in CBAM_PLACEMENTS:
+            raise ValueError(f"cbam_placement must be one of {CBAM_PLACEMENTS}, got {cbam_placement!r}")
         self.backbone, self.weights_note = create_backbone(backbone, pretrained)
         channels = self.backbone.num_features
         self.cbam = CBAM(channels, cbam_reduction) if use_cbam else nn.Identity()
+        self.cbam_placement = cbam_placement if use_cbam else "none"
+        self.stage_cbams = nn.ModuleDict()
+        if use_cbam and cbam_placement == "stages":
+            widths = stage_channels(self.backbone)
+            if not 1 <= cbam_stages <= len(widths):
+                raise ValueError(f"cbam_stages={cbam_stages}: {backbone} has {len(widths)} stages")
+            for i in range(len(widths) - cbam_stages, len(widths)):
+                self.stage_cbams[str(i)] = CBAM(widths[i], cbam_reduction)
         self.token_grid = token_grid
         self.use_transformer = depth > 0
         if self.use_transformer:
@@ -317,9 +346,21 @@ class HAFEM(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(self.feature_dim, num_classes)
 
+    def backbone_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's final feature map, with a CBAM after each chosen stage (``stages`` placement)."""
+        if not len(self.stage_cbams):
+            return self.backbone.forward_features(x)
+        bb = self.backbone
+        x = bb.bn1(bb.conv_stem(x))
+        for i, stage in enumerate(bb.blocks):
+            x = stage(x)
+            if str(i) in self.stage_cbams:
+                x = self.stage_cbams[str(i)](x)
+        return bb.bn2(bb.conv_head(x))
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(b, 3, H, W) -> pooled classifier-input features (b, d)."""
-        fmap = self.cbam(self.backbone.forward_features(x))
+        fmap = self.cbam(self.backbone_map(x))
         if not self.use_transformer:
             return self.norm(reduce(fmap, "b c h w -> b c", "mean"))
         if fmap.shape[-2:] != (self.token_grid, self.token_grid):  # skipped when sizes agree (and in ONNX graphs)
@@ -373,9 +414,11 @@ class TimmClassifier(nn.Module):
 
 
 def _hafem_kwargs(cfg: Mapping[str, Any], **over: Any) -> dict[str, Any]:
-    kw = {"backbone": cfg["backbone"], "dim": cfg["dim"], "depth": cfg["depth"], "heads": cfg["heads"], "ff_dim": cfg["ff_dim"],
-              "token_grid": cfg["token_grid"], "use_cbam": True, "dropout": cfg.get("dropout", 0.1),
-              "pretrained": cfg.get("pretrained", NO_WEIGHTS)}
+    kw = {"backbone": cfg["backbone"], "dim": cfg["dim"], "depth": cfg["depth"], "heads": cfg["heads"],
+          "ff_dim": cfg["ff_dim"],
+          "token_grid": cfg["token_grid"], "use_cbam": True, "dropout": cfg.get("dropout", 0.1),
+          "pretrained": cfg.get("pretrained", NO_WEIGHTS),
+          "cbam_placement": cfg.get("cbam_placement", "after_backbone"), "cbam_stages": cfg.get("cbam_stages", 2)}
     kw.update(over)
     return kw
 

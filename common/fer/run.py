@@ -21,12 +21,13 @@ from typing import Any
 import torch
 
 from common import engine
-from common.fer import explain, speed, tuning
+from common.fer import explain, finetune, loss_weights, speed, tuning
 from common.fer.comparisons import (ablation_ladder, baseline_names, comparisons_enabled, run_ablation,
                                     run_baselines, run_zeroshot)
 from common.fer.data import FerData, generated_data, load_data, make_loaders
 from common.fer.model import MODELS, NOT_REBUILDABLE
-from common.fer.study import HAFEM, parse_seeds
+from common.fer.study import FINETUNE_DATASET, HAFEM, parse_seeds
+from common.fer.model import count_parameters
 from common.fer.training import MAIN_VARIANT, Trained, record_evaluation, save_model, train_variant
 from common.results import RunWriter, open_run
 
@@ -60,11 +61,19 @@ class SeedOutcome:
     comparisons: dict[str, Any] = field(default_factory=dict)
     explained: dict[str, Any] = field(default_factory=dict)
     writer: RunWriter | None = None
+    weights_record: dict[str, Any] = field(default_factory=dict)
+
+
+def finetune_enabled(cfg: Mapping[str, Any]) -> bool:
+    return cfg["finetune_from"] != "none" and cfg["dataset"] == FINETUNE_DATASET
 
 
 def run_seed(cfg: Mapping[str, Any], seed: int, data: FerData | None = None, root: Path | None = None,
-             finish: bool = True) -> SeedOutcome:
-    """Everything of one seed in its own run folder; ``finish=False`` leaves it open for the notebook-only steps."""
+             finish: bool = True, weights_record: Mapping[str, Any] | None = None) -> SeedOutcome:
+    """Everything of one seed in its own run folder; ``finish=False`` leaves it open for the notebook-only steps.
+
+    ``cfg`` carries the loss weights already chosen (:func:`common.fer.loss_weights.resolve` in :func:`run_study`);
+    ``weights_record`` says how, for run.json."""
     scfg = seed_config(cfg, seed)
     data = data or load_data(scfg)
     writer = open_run(scfg, data.fingerprint, root=root)
@@ -78,19 +87,31 @@ def run_seed(cfg: Mapping[str, Any], seed: int, data: FerData | None = None, roo
         comparisons["ablation"] = run_ablation(writer, scfg, data, seed, loaders, metrics, main, states)
         comparisons["baselines"] = run_baselines(writer, scfg, data, seed, loaders, states)
         comparisons["zeroshot"] = run_zeroshot(writer, scfg, data, main)
-    outcome = SeedOutcome(seed, writer.folder, metrics, main, data, loaders, comparisons, writer=writer)
+    if finetune_enabled(scfg):
+        comparisons["finetune"] = finetune.run_finetune(writer, scfg, data, seed, loaders, root, states)
+    outcome = SeedOutcome(seed, writer.folder, metrics, main, data, loaders, comparisons, writer=writer,
+                          weights_record=dict(weights_record or {}))
     if finish:
-        finish_run(writer, scfg, data, weights_note=main.model.weights_note)
+        finish_run(writer, scfg, data, outcome, weights_note=main.model.weights_note)
     return outcome
 
 
-def finish_run(writer: RunWriter, cfg: Mapping[str, Any], data: FerData, **extra: Any) -> Path:
-    """Mark the run complete (with what it trained and which weights each model started from); drop its states."""
+def finish_run(writer: RunWriter, cfg: Mapping[str, Any], data: FerData, outcome: SeedOutcome,
+               **extra: Any) -> Path:
+    """Mark the run complete (with what it trained, which weights each model started from, where the loss weights
+    came from, the CBAM placement and any fine-tune); drop its states."""
+    if outcome.weights_record:
+        extra["loss_weights"] = outcome.weights_record
+    if "finetune" in outcome.comparisons:
+        extra["finetune"] = outcome.comparisons["finetune"]
+    extra["cbam_placement"] = {"placement": cfg["cbam_placement"], "stages": cfg["cbam_stages"],
+                               "params_total": count_parameters(outcome.trained.model)}
     weights = {}
     for name in [MAIN_VARIANT] + (list(baseline_names(cfg)) if comparisons_enabled(cfg) else []):
         weights[name] = MODELS.info(name).get("paper_name", name)
     folder = writer.finish(data_reports=data.reports, classes=list(data.classes),
-                           ablation=[r["label"] for r in ablation_ladder(cfg)] if comparisons_enabled(cfg) else [],
+                           ablation=[{"label": r["label"], "cbam": r["cbam"]} for r in ablation_ladder(cfg)]
+                           if comparisons_enabled(cfg) else [],
                            baselines_not_rebuildable=NOT_REBUILDABLE, paper_names=weights, epochs_1_based=True,
                            synthetic_data=generated_data(cfg["dataset"], cfg, cfg["data_root"]), **extra)
     engine.discard_states(folder / "state")
@@ -104,15 +125,17 @@ def run_study(cfg: Mapping[str, Any], root: Path | None = None, data: FerData | 
     """
     setup(cfg)
     data = data or load_data(cfg)
+    cfg, record, study = loss_weights.resolve(cfg, data)
     outcomes = []
     order = seed_order(cfg)
     for seed in order:
-        outcomes.append(run_seed(cfg, seed, data, root, finish=seed != cfg["seed"]))
+        outcomes.append(run_seed(cfg, seed, data, root, finish=seed != cfg["seed"], weights_record=record))
     last = outcomes[-1]
     writer = last.writer
     extra: dict[str, Any] = {}
-    if comparisons_enabled(cfg) and cfg["tune_trials"] > 0:
+    if study is None and comparisons_enabled(cfg) and cfg["tune_trials"] > 0:
         study = tuning.search(cfg, data, n_trials=cfg["tune_trials"], epochs=cfg["tune_epochs"])
+    if study is not None:
         writer.save_json("tuning.json", study)
         extra["tuning_best"] = study["best"]
     if cfg["explain"]:
@@ -126,5 +149,6 @@ def run_study(cfg: Mapping[str, Any], root: Path | None = None, data: FerData | 
         writer.add(0, {"fps_model": fps["fps"], "fps_end_to_end": e2e["fps"]}, n_train=len(data.train), n_test=0,
                    selection="", variant=MAIN_VARIANT)
         extra["speed"] = {"model": fps, "end_to_end": e2e}
-    finish_run(writer, seed_config(cfg, cfg["seed"]), data, weights_note=last.trained.model.weights_note, **extra)
+    finish_run(writer, seed_config(cfg, cfg["seed"]), data, last, weights_note=last.trained.model.weights_note,
+               **extra)
     return outcomes

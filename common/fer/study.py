@@ -15,6 +15,7 @@ from common.engine_params import engine_params
 
 FER_DATASET_NAMES = ("FER2013", "RAF-DB", "AffectNet", "FERPlus")
 COMPARISON_DATASET = "FER2013"  # the paper's comparison table, ablation and zero-shot study use FER2013 only
+FINETUNE_DATASET = "RAF-DB"  # the paper fine-tunes the FER2013 model on RAF-DB only (§4)
 
 
 def _model_names() -> list[str]:
@@ -59,6 +60,31 @@ def _baseline_list(value: str) -> str | None:
     return f"unknown timm baselines {unknown}; accepted: {', '.join(timm_models)}" if unknown else None
 
 
+def _loss_weight_source(value: str) -> str | None:
+    from common.fer.loss_weights import check_source
+
+    return check_source(value)
+
+
+def _cv_grid(value: str) -> str | None:
+    from common.fer.loss_weights import parse_grid
+
+    try:
+        parse_grid(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _cv_folds(value: int) -> str | None:
+    return None if value >= 2 else "cross-validation needs at least 2 folds"
+
+
+def _finetune_from(value: str) -> str | None:
+    # a file path is checked (exists, same architecture and classes) when the fine-tune starts
+    return "use 'none' for no fine-tune" if value == "" else None
+
+
 def parse_seeds(cfg: Mapping[str, Any]) -> list[int]:
     """``seeds`` as a list; empty means just ``seed``."""
     return [int(s) for s in cfg["seeds"].split(",")] if cfg["seeds"] else [int(cfg["seed"])]
@@ -74,6 +100,11 @@ def _cross_check(cfg: Mapping[str, Any]) -> str | None:
         return f"warmup_epochs={cfg['warmup_epochs']} exceeds epochs={cfg['epochs']}"
     if cfg["lr_min"] > cfg["lr_max"]:
         return f"lr_min={cfg['lr_min']} exceeds lr_max={cfg['lr_max']}"
+    if cfg["loss_weights"] != "fixed" and cfg["loss"] != "compound":
+        return f"loss_weights={cfg['loss_weights']!r} chooses compound-loss weights; loss is {cfg['loss']!r}"
+    if cfg["finetune_from"] not in ("none", "latest") and cfg["dataset"] != FINETUNE_DATASET:
+        return (f"finetune_from fine-tunes a {COMPARISON_DATASET} checkpoint on {FINETUNE_DATASET} (paper §4); "
+                f"dataset is {cfg['dataset']!r}")
     return None
 
 
@@ -102,6 +133,11 @@ HAFEM.add(
     Param("depth", int, None, "transformer layers (paper 6)", check=positive),
     Param("heads", int, None, "attention heads (paper 8)", check=positive),
     Param("ff_dim", int, None, "transformer feed-forward width (paper 4096)", check=positive),
+    Param("cbam_placement", str, None, "after_backbone = one CBAM on the backbone's final map; stages = also a "
+          "CBAM after each of the backbone's last `cbam_stages` stages, inside it (paper: 'EfficientNet-B5, with "
+          "inserted CBAM modules')", choices=("after_backbone", "stages")),
+    Param("cbam_stages", int, 2, "backbone stages followed by a CBAM when cbam_placement=stages (the paper does not "
+          "say how many; 2 is ours)", check=positive),
     Param("dropout", float, 0.1, "dropout in the transformer and before the head (not stated in the paper)",
           check=unit_interval),
     # loss
@@ -110,6 +146,16 @@ HAFEM.add(
     Param("w_ce", float, 0.60, "compound loss weight of cross-entropy", check=non_negative),
     Param("w_center", float, 0.25, "compound loss weight of the center loss", check=non_negative),
     Param("w_dls", float, 0.15, "compound loss weight of distribution-aware label smoothing", check=non_negative),
+    Param("loss_weights", str, "fixed", "where the compound-loss weights come from: fixed = w_ce / w_center / w_dls "
+          "(the paper's 0.60 / 0.25 / 0.15); cv = stratified k-fold cross-validation of the `cv_grid` candidates on "
+          "the training split (paper: 5-fold); tuned = the optuna search's best weights and lr_max (run first, on "
+          "the validation split); or a path to a tuning.json of an earlier run", check=_loss_weight_source),
+    Param("cv_folds", int, 5, "folds of the loss-weight cross-validation (paper 5); at most the smallest class's "
+          "training count", check=_cv_folds),
+    Param("cv_epochs", int, None, "epochs per cross-validation fold", check=positive),
+    Param("cv_grid", str, "0.60/0.25/0.15,1.0/0.0/0.0,0.50/0.25/0.25,0.70/0.15/0.15,0.50/0.40/0.10",
+          "candidate (CE/center/DLS) weights compared by cross-validation, comma-separated (the paper does not state "
+          "its candidates; these are ours)", check=_cv_grid),
     Param("smoothing", float, 0.1, "DLS smoothing mass epsilon (not stated in the paper)", check=unit_interval),
     # optimisation
     Param("batch_size", int, None, "mini-batch size (not stated in the paper)", check=positive),
@@ -127,7 +173,7 @@ HAFEM.add(
     Param("max_train", int, None, "cap on training images (stratified subsample), 0 = all", check=non_negative),
     Param("max_eval", int, None, "cap on validation and test images each, 0 = all", check=non_negative),
     Param("ferplus_mode", str, "majority", "FER+ training label mode (val/test always majority)",
-          choices=("majority", "probability", "crossentropy")),
+          choices=("majority", "probability", "crossentropy", "multi_target")),
     Param("alignment", str, "auto", "face alignment: auto = none for already-aligned sets (FER2013, FERPlus, RAF-DB "
           "aligned), 68point with the dataset's own landmarks where shipped (AffectNet csv), else 5point (MediaPipe "
           "eye keypoints); 5point_fit = the paper's five-point template fit (eyes, nose tip, mouth)",
@@ -140,6 +186,10 @@ HAFEM.add(
     Param("comparisons", str, "auto", "ablation ladder, Table-3 baselines, zero-shot and loss/lr search: "
           "auto = on FER2013 only (as in the paper), all = force (FER2013 only), none = full model only",
           choices=("auto", "all", "none")),
+    Param("finetune_from", str, None, "on RAF-DB, also fine-tune a FER2013-trained HAFEM checkpoint (paper §4: 20 "
+          "epochs, 95.1 %): none, latest (the complete FER2013 run of this profile and seed under the results "
+          "folder; other datasets ignore it) or a checkpoint path", check=_finetune_from),
+    Param("finetune_epochs", int, None, "epochs of the fine-tune (paper 20)", check=positive),
     Param("zeroshot_targets", str, "RAF-DB,AffectNet", "datasets the FER2013 model is tested on zero-shot",
           check=_targets),
     Param("tune_trials", int, None, "optuna TPE trials over the loss weights and lr (0 = skip)", check=non_negative),
@@ -157,7 +207,8 @@ HAFEM.profiles = {
         "baselines": "resnet18,vit_tiny_patch16_224,efficientnet_b0,swin_demo",
         "input_size": 64, "token_grid": 3, "dim": 128, "depth": 2, "heads": 4, "ff_dim": 256,
         "batch_size": 32, "warmup_epochs": 1, "patience": 3, "max_train": 320, "max_eval": 120,
-        "tune_trials": 3, "tune_epochs": 1, "shap_samples": 24,
+        "tune_trials": 3, "tune_epochs": 1, "shap_samples": 24, "cbam_placement": "after_backbone",
+        "cv_epochs": 1, "finetune_from": "none", "finetune_epochs": 2,
         # one thread: with two, a busy 2-core machine makes PyTorch's OpenMP workers wait on each other (measured
         # 85 FPS with one thread vs 0.5 FPS with two for the same model under load)
         "threads": 1,
@@ -169,7 +220,8 @@ HAFEM.profiles = {
         "baselines": "resnet50,vit_base_patch16_224,efficientnet_b4,swin_tiny_patch4_window7_224",
         "input_size": 224, "token_grid": 7, "dim": 2048, "depth": 6, "heads": 8, "ff_dim": 4096,
         "batch_size": 64, "warmup_epochs": 10, "patience": 20, "max_train": 0, "max_eval": 0,
-        "tune_trials": 30, "tune_epochs": 20, "shap_samples": 200, "threads": 0,
+        "tune_trials": 30, "tune_epochs": 20, "shap_samples": 200, "threads": 0, "cbam_placement": "stages",
+        "cv_epochs": 20, "finetune_from": "latest", "finetune_epochs": 20,
     },
 }
 STUDIES.register("hafem")(HAFEM)

@@ -45,7 +45,8 @@ def variant_identity(cfg: Mapping[str, Any], variant: str, model_name: str, loss
                      lr_max: float) -> dict[str, Any]:
     """What a variant's saved training state must match to be resumed."""
     ignored = ("num_workers", "save_state_every", "threads", "explain", "measure_speed", "tune_trials", "tune_epochs",
-               "shap_samples", "zeroshot_targets", "comparisons", "seeds")
+               "shap_samples", "zeroshot_targets", "comparisons", "seeds", "cv_folds", "cv_epochs", "cv_grid",
+               "loss_weights")
     return {"study": "hafem", "variant": variant, "model": model_name, "loss": loss, "loss_weights": list(weights),
             "epochs": epochs, "lr_max": lr_max, "config": {k: v for k, v in cfg.items() if k not in ignored}}
 
@@ -53,17 +54,23 @@ def variant_identity(cfg: Mapping[str, Any], variant: str, model_name: str, loss
 def train_variant(cfg: Mapping[str, Any], data: FerData, variant: str, seed: int, loss: str | None = None,
                   loss_weights: tuple[float, float, float] | None = None, epochs: int | None = None,
                   lr_max: float | None = None, model_name: str | None = None, loaders=None,
-                  progress: bool = True, state_dir: Path | None = None) -> Trained:
+                  progress: bool = True, state_dir: Path | None = None, init_state=None,
+                  init_note: str = "") -> Trained:
     """Seed, build ``model_name`` (default ``variant``), train with early stopping on validation macro-F1; with
-    ``state_dir`` the training resumes from (and keeps) ``<state_dir>/<variant>.pt``."""
+    ``state_dir`` the training resumes from (and keeps) ``<state_dir>/<variant>.pt``. ``init_state`` (a full state
+    dict, loaded strictly) starts from trained weights instead, described by ``init_note``."""
     seed_everything(seed)
     model = build_fer_model(cfg, len(data.classes), model_name or variant)
+    if init_state is not None:
+        model.load_state_dict(init_state, strict=True)
+        model.weights_note = init_note or "initialised from a given state dict"
     if progress:
         print(f"{variant} (seed {seed}): {model.weights_note}")
     loss = loss or cfg["loss"]
     weights = loss_weights or (cfg["w_ce"], cfg["w_center"], cfg["w_dls"])
     criterion = LOSSES.create(loss, num_classes=len(data.classes), feat_dim=model.feature_dim,
-                              class_counts=data.class_counts, weights=weights, smoothing=cfg["smoothing"])
+                              class_counts=data.class_counts, weights=weights, smoothing=cfg["smoothing"],
+                              multi_target=getattr(data.train, "label_mode", "") == "multi_target")
     train, val, _ = loaders or make_loaders(cfg, data, seed)
     settings = settings_from(cfg, seed, epochs, lr_max, progress)
     if state_dir is not None:

@@ -42,11 +42,17 @@ dim = None
 depth = None
 heads = None
 ff_dim = None
+cbam_placement = None
+cbam_stages = None
 dropout = None
 loss = None
 w_ce = None
 w_center = None
 w_dls = None
+loss_weights = None
+cv_folds = None
+cv_epochs = None
+cv_grid = None
 smoothing = None
 batch_size = None
 lr_max = None
@@ -65,6 +71,8 @@ alignment = None
 on_no_face = None
 affectnet_classes = None
 comparisons = None
+finetune_from = None
+finetune_epochs = None
 zeroshot_targets = None
 tune_trials = None
 tune_epochs = None
@@ -122,7 +130,7 @@ figures.confusion_matrix(last.folder, figures.MAIN_VARIANT);
 figures.curves(last.folder, figures.MAIN_VARIANT);
 
 # %% [markdown]
-# ## Ablation ladder, Table-3 baselines and zero-shot (FER2013 only)
+# ## Ablation ladder, Table-3 baselines and zero-shot (FER2013 only); the RAF-DB fine-tune from FER2013 (RAF-DB)
 
 # %%
 figures.comparisons_table(outcomes)
@@ -136,7 +144,8 @@ if cfg["explain"]:
     fer_explain.plot_shap(last.explained["shap"], data.classes)
 
 # %% [markdown]
-# ## Loss-weight and learning-rate search (optuna TPE, validation macro-F1) and model speed
+# ## Where the loss weights came from (fixed, cross-validation or the search), the search, the CBAM placement and
+# ## parameter count, and model speed
 
 # %%
 figures.run_record(last.folder)
