@@ -62,6 +62,8 @@ def _shown_parameters(source: str, spec: StudySpec) -> str:
     """Every ``name = None`` line -> the demo profile's value, ``# paper: <value>`` where the paper's differs."""
     demo, paper = spec.profiles.get("demo", {}), spec.profiles.get("paper", {})
 
+    protocol_fixed = getattr(spec, "protocol_fixed", ())
+
     def shown(m: re.Match) -> str:
         name = m.group(1)
         param = spec.params.get(name)
@@ -70,6 +72,9 @@ def _shown_parameters(source: str, spec: StudySpec) -> str:
         value = demo.get(name, param.default)
         other = paper.get(name, param.default)
         note = f"  # paper: {other!r}" if other != value and "paper" in spec.profiles else ""
+        if name in protocol_fixed:  # left to the protocol, so that switching it alone is enough
+            paper_note = f", paper profile {other!r}" if other != value else ""
+            return f"{name} = None  # protocol decides: {value!r} under 'paper'{paper_note}; the released value otherwise"
         return f"{name} = {value!r}{note}"
 
     return re.sub(r"^(\w+) = None$", shown, source, flags=re.MULTILINE)

@@ -73,6 +73,9 @@ def released_settings(dataset: str, variant: str) -> dict[str, Any]:
 class SmileStudySpec(StudySpec):
     """The smile study: profiles give sizes; ``protocol=released`` then fixes :func:`released_settings`."""
 
+    # shown as None in the notebooks' parameters cell: setting protocol = "released" there must be enough
+    protocol_fixed = tuple(released_settings("UvA-NEMO", "hadamard"))
+
     def resolve(self, given: Mapping[str, Any]) -> Mapping[str, Any]:
         self.check_keys(given)
         protocol = self.params["protocol"].validate(given.get("protocol") or self.params["protocol"].default)

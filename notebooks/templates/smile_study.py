@@ -24,7 +24,8 @@
 dataset = "UvA-NEMO"
 variant = "hadamard"
 profile = "demo"
-protocol = None  # None = paper (honest evaluation); "released" = as the authors' notebooks
+# protocol: "paper" = honest evaluation; "released" = as the authors' notebooks (sets the values marked below)
+protocol = None
 seed = 0
 data_root = ""
 epochs = None

@@ -19,7 +19,11 @@ def _parameters_source(study, dataset, variant):
 def test_parameters_cell_shows_the_demo_run_and_papermill_overrides_it(study, dataset, variant):
     spec = get_study(study)
     source = _parameters_source(study, dataset, variant)
-    assert "= None" not in source  # every value is shown
+    fixed = set(getattr(spec, "protocol_fixed", ()))
+    hidden = [line for line in source.splitlines() if "= None" in line]
+    # every value is shown, except those the protocol sets (named with their paper-protocol value)
+    assert all(line.split(" = ")[0] in fixed and "protocol decides" in line for line in hidden), hidden
+    assert len(hidden) == len(fixed)
     demo = spec.resolve({"dataset": dataset, "variant": variant, "profile": "demo"})
     paper = spec.resolve({"dataset": dataset, "variant": variant, "profile": "paper"})
     assert f"epochs = {demo['epochs']!r}  # paper: {paper['epochs']!r}" in source
