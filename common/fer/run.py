@@ -10,7 +10,6 @@ model's batch-1 speed. The test split is used for reporting only, never for sele
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from common.fer.loss import LOSSES
 from common.fer.metrics import classification_metrics, confusion, predictions_record
 from common.fer.model import DEMO_BASELINES, MODELS, NOT_REBUILDABLE, PAPER_BASELINES, build_fer_model, count_parameters
 from common.fer.study import COMPARISON_DATASET, HAFEM, parse_seeds
+from common.provenance import fingerprint_splits
 from common.results import RunWriter, open_run
 from common.seeding import seed_everything, torch_generator
 
@@ -91,12 +91,7 @@ def dataset_root(dataset: str, cfg: Mapping[str, Any], override: str = "") -> Pa
 
 
 def _fingerprint(splits: Mapping[str, Any]) -> str:
-    h = hashlib.sha256()
-    for name, s in splits.items():
-        h.update(name.encode())
-        h.update(np.asarray(s.labels, dtype=np.int64).tobytes())
-        h.update("\n".join(map(str, s.sources)).encode())
-    return h.hexdigest()[:16]
+    return fingerprint_splits(splits)  # whole content: image bytes / pixels, labels, sources, preprocessing
 
 
 def alignment_for(split, requested: str) -> str:

@@ -55,7 +55,7 @@ def open_dataset(cfg: Mapping[str, Any]) -> SmileDataset:
         except ImportError as exc:
             raise RunInputError(f"{root}: no demo data, and datasets.demo.ensure_demo_data is unavailable ({exc})")
         ensure_demo_data([cfg["dataset"]])
-    return load_smile_dataset(cfg["dataset"], root)
+    return load_smile_dataset(cfg["dataset"], root, unlisted_arrays=cfg["unlisted_arrays"])
 
 
 def select_folds(dataset: SmileDataset, spec: str):

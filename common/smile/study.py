@@ -74,6 +74,8 @@ SMILE.add(
     Param("folds", str, None, "'all' or comma-separated fold numbers", check=_folds_spec),
     Param("max_train_minutes", float, None, "cap on one fold's training time (0 = none)", check=non_negative),
     Param("save_checkpoints", bool, None, "save the selected model of each fold"),
+    Param("unlisted_arrays", str, "error", "an array under npy/ with no label/fold entry: error (names it) or ignore "
+          "(left out, listed in the warning)", choices=("error", "ignore")),
 )
 
 _SHARED = {"selection": "val", "fusion_impl": "paper", "dmarker_variant": "paper", "dmarker_scope": "video",

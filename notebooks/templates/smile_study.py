@@ -52,6 +52,7 @@ patience = None
 folds = None
 max_train_minutes = None
 save_checkpoints = None
+unlisted_arrays = None
 
 # %%
 from common.config import get_study
