@@ -141,5 +141,7 @@ def collect(cfg: Mapping[str, Any], data_fingerprint: str | None = None, **extra
         "versions": library_versions(),
         "machine": machine(),
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # set by common.batch for the kernel it starts, so a failed attempt can mark the runs it left "running"
+        "batch_attempt": os.environ.get("REPRO_BATCH_ATTEMPT"),
         **extra,
     }
