@@ -282,6 +282,7 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
     from tqdm import tqdm  # text bar: executed notebooks stay lean (no widget state)
 
     cfg = resolve_config(params)
+    torch.set_num_threads(cfg["threads"] or torch.get_num_threads())  # a configured count, never the load's
     handcrafted = is_handcrafted(cfg["variant"])
     spec = None if handcrafted else model_spec(cfg)
     if spec is not None:

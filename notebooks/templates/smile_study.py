@@ -52,6 +52,7 @@ patience = None
 folds = None
 max_train_minutes = None
 save_checkpoints = None
+threads = None
 unlisted_arrays = None
 
 # %%
