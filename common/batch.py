@@ -8,8 +8,9 @@
 Every parameter is validated before the first notebook starts. A run whose config hash already has a complete
 ``run.json`` is skipped, so a killed batch resumes where it stopped. ``--force`` re-runs complete runs beside the old
 result (under ``results/batch/staging/``) and swaps the new folder in only when it completes, so a failing re-run
-never destroys the last good result (the failed attempt stays in staging for reading until a re-run succeeds). A failing notebook fails alone: its ``run.json`` is marked "failed" with the error
-and the log path, the batch goes on, then prints the failures with their log paths and exits non-zero. Executed
+never destroys the last good result (the failed attempt stays in staging for reading until a re-run succeeds). A
+failing notebook fails alone: its ``run.json`` is marked "failed" with the error and the log path, the batch goes on,
+then prints the failures with their log paths and exits non-zero. Executed
 notebooks and logs are written into each run's folder under ``results/raw/`` (see ``results/README.md``).
 
 Threads: each kernel gets OMP/MKL/OpenBLAS = 1 thread unless the caller's environment sets them (parallelism comes
@@ -41,8 +42,8 @@ from common.paths import RESULTS_DIR, ROOT, data_root
 from common.results import is_complete, mark_failed, replace_run, run_dir, run_status
 
 LOOPBACK_HINT = ("the notebook kernels talk to the batch over TCP on 127.0.0.1, and the loopback interface does not "
-                 "work here (a network namespace with 'lo' down, e.g. `unshare -n`). Bring it up (`ip link set lo up`), "
-                 "or run a notebook's steps directly in Python (common.smile.run.run_study / common.fer.run.run_study)")
+                 "work here (a network namespace with 'lo' down, e.g. `unshare -n`). Bring it up "
+                 "(`ip link set lo up`), or run a notebook's steps directly in Python (common.smile.run.run_study / common.fer.run.run_study)")
 
 
 @dataclass(frozen=True)

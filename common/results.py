@@ -92,7 +92,8 @@ class RunWriter:
         self._flush_rows()
         record = dict(self.provenance)
         record.update(extra)
-        record.update({"status": "complete", "n_rows": len(self.rows), "folds_run": sorted({r["fold"] for r in self.rows}),
+        record.update({"status": "complete", "n_rows": len(self.rows),
+                       "folds_run": sorted({r["fold"] for r in self.rows}),
                        "wall_seconds": round(time.time() - self._t0, 3)})
         atomic.write_json(self.folder / "run.json", record)
         return self.folder

@@ -1,4 +1,4 @@
-"""Caches and fingerprints stand for the whole data: the stale-cache recipe of issue 14, and value checks on cache hits."""
+"""Caches and fingerprints stand for the whole data: issue 14's stale-cache recipe, value checks on cache hits."""
 import os
 
 import numpy as np
