@@ -269,8 +269,10 @@ def crop_box(image: np.ndarray, box: Sequence[float], source: Any = "") -> np.nd
     return image[y0:y1, x0:x1]
 
 
-# leading bytes of the image formats OpenCV decodes (JPEG, PNG, BMP, GIF, TIFF, WebP checked at offset 8)
-_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+# leading bytes of the image formats OpenCV decodes: JPEG, PNG, BMP, GIF, TIFF, PBM/PGM/PPM, JPEG 2000 (WebP: RIFF
+# header with WEBP at offset 8)
+_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
+                     b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
 
 
 def _looks_like_image(path: Path) -> bool:
