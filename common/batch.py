@@ -7,18 +7,29 @@
     python -m common.batch ... --executor slurm --slurm-partition gpu --slurm-gpus 1
 
 Every parameter is validated before the first notebook starts. A run whose config hash already has a complete
-``run.json`` is skipped, so a killed batch resumes where it stopped. A failing notebook fails alone: the batch goes on,
-then prints the failures with their log paths and exits non-zero. Executed notebooks and logs are written into each
-run's folder under ``results/raw/`` (see ``results/README.md``).
+``run.json`` is skipped, so a killed batch resumes where it stopped. ``--force`` re-runs complete runs beside the old
+result (under ``results/batch/staging/``) and swaps the new folder in only when it completes, so a failing re-run
+never destroys the last good result (the failed attempt stays in staging for reading until a re-run succeeds). A
+failing notebook fails alone: its ``run.json`` is marked "failed" with the error and the log path, the batch goes on,
+then prints the failures with their log paths and exits non-zero. Executed
+notebooks and logs are written into each run's folder under ``results/raw/`` (see ``results/README.md``).
+
+Threads: each kernel gets OMP/MKL/OpenBLAS = 1 thread unless the caller's environment sets them (parallelism comes
+from ``-j``); a study that wants more sets them through its own ``threads`` parameter, which is part of the config
+hash. Thread counts must never come from the machine: CPU reductions split by thread count change the last bits of
+sums, and training amplifies them into different tables.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
+import socket
 import sys
 import time
 import traceback
+import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +40,11 @@ from common import io as atomic
 from common.config import ConfigError, Param, StudySpec, get_study, known_studies
 from common.notebooks import notebook_path
 from common.paths import RESULTS_DIR, ROOT, data_root
-from common.results import is_complete, run_dir
+from common.results import is_complete, mark_failed, replace_run, run_dir, run_status
+
+LOOPBACK_HINT = ("the notebook kernels talk to the batch over TCP on 127.0.0.1, and the loopback interface does not "
+                 "work here (a network namespace with 'lo' down, e.g. `unshare -n`). Bring it up "
+                 "(`ip link set lo up`), or run a notebook's steps directly in Python (common.smile.run.run_study / common.fer.run.run_study)")
 
 
 @dataclass(frozen=True)
@@ -154,50 +169,130 @@ def check_data(runs: list[Run], generate_demo: bool = True) -> None:
                 )
 
 
-def execute(run: Run, timeout: int | None = None) -> Outcome:
-    """Execute one notebook into its run folder; never raises (a failure is an Outcome)."""
+def loopback_problem() -> str | None:
+    """None if a TCP connection to 127.0.0.1 works (what Jupyter kernels need), else what failed."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(1)
+            with socket.create_connection(server.getsockname(), timeout=5):
+                pass
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _raw_root(folder: Path) -> Path:
+    """``results/raw`` of a run folder ``raw/<study>/<profile>/<dataset>/<variant>/<seed-hash>``."""
+    return folder.parents[4]
+
+
+def _kernel_env(**values: str):
+    """Set environment variables for the kernel this worker starts next; returns a function restoring them."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+
+    def restore() -> None:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return restore
+
+
+def _notebook(run: Run, folder: Path, timeout: int | None) -> None:
     import papermill as pm
 
-    folder = Path(run.folder)
+    with open(folder / "log.txt", "w") as log:
+        pm.execute_notebook(
+            run.notebook, str(folder / "executed.ipynb"), parameters=dict(run.params), kernel_name="python3",
+            cwd=str(ROOT), progress_bar=False, log_output=False, stdout_file=log, stderr_file=log,
+            execution_timeout=timeout,
+        )
+
+
+def _mark_attempt_failed(search: Path, attempt: str, folder: Path, error: str, log: Path) -> None:
+    """Mark ``folder`` and every run this attempt left "running" under ``search`` (e.g. HAFEM's other seeds)."""
+    mark_failed(folder, error, log)
+    for record in search.rglob("run.json"):
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("status") == "running" and data.get("batch_attempt") == attempt:
+            mark_failed(record.parent, error, log)
+
+
+def execute(run: Run, timeout: int | None = None, force: bool = False) -> Outcome:
+    """Execute one notebook into its run folder; never raises (a failure is an Outcome).
+
+    With ``force`` and a complete run already in place, the notebook writes into a staging results root beside it and
+    its complete run folders replace the old ones only on success; a failure leaves the old result untouched.
+    """
+    target = Path(run.folder)
+    raw = _raw_root(target)
+    attempt = uuid.uuid4().hex[:12]
+    staging = raw.parent / "batch" / "staging" / f"{target.name}-{attempt}" if force and is_complete(target) else None
+    folder = staging / "raw" / target.relative_to(raw) if staging is not None else target
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "log.txt"
+    env = {"REPRO_BATCH_ATTEMPT": attempt}
+    if staging is not None:
+        env["REPRO_RESULTS"] = str(staging)
+    restore = _kernel_env(**env)
     t0 = time.time()
     try:
-        with open(log_path, "w") as log:
-            pm.execute_notebook(
-                run.notebook, str(folder / "executed.ipynb"), parameters=dict(run.params), kernel_name="python3",
-                cwd=str(ROOT), progress_bar=False, log_output=False, stdout_file=log, stderr_file=log,
-                execution_timeout=timeout,
-            )
+        _notebook(run, folder, timeout)
+        error = None if is_complete(folder) else "notebook finished but wrote no complete run.json"
     except Exception as exc:  # noqa: BLE001 - a failed notebook must not stop the batch (SystemExit passes: submitit's
         # requeue at preemption exits through it, and the requeued job resumes from the saved training states)
+        text = "".join(traceback.format_exception(exc))
+        if "Kernel didn't respond" in text and loopback_problem():
+            text += f"\nhint: {LOOPBACK_HINT}\n"
         with open(log_path, "a") as log:
-            log.write("\n" + "".join(traceback.format_exception(exc)))
+            log.write("\n" + text)
         message = str(exc).strip().splitlines()
-        return Outcome(run, "failed", time.time() - t0, message[-1] if message else type(exc).__name__, str(log_path))
-    if not is_complete(folder):
-        return Outcome(run, "failed", time.time() - t0, "notebook finished but wrote no complete run.json",
-                       str(log_path))
+        error = message[-1] if message else type(exc).__name__
+        if "Kernel didn't respond" in error and loopback_problem():
+            error += f" (hint: {LOOPBACK_HINT})"
+    finally:
+        restore()
+    if error is not None:
+        _mark_attempt_failed(staging / "raw" if staging is not None else target.parent.parent, attempt, folder,
+                             error, log_path)
+        if staging is not None:
+            error += f" (the previous complete result in {target} is kept; this attempt is in {folder})"
+        return Outcome(run, "failed", time.time() - t0, error, str(log_path))
+    if staging is not None:
+        for record in sorted((staging / "raw").rglob("run.json")):
+            if run_status(record.parent) == "complete":
+                rel = record.parent.relative_to(staging / "raw")
+                replace_run(record.parent, raw / rel, staging / "replaced")
+        for leftover in staging.parent.glob(f"{target.name}-*"):  # this one, and failed attempts kept for reading
+            shutil.rmtree(leftover, ignore_errors=True)
+        log_path = target / "log.txt"
     return Outcome(run, "done", time.time() - t0, log=str(log_path))
 
 
 def _kernel_environment(jobs: int) -> None:
-    """Give each parallel kernel its share of the cores, so workers do not oversubscribe them."""
-    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    """One BLAS/OpenMP thread per kernel unless the caller set them: never a count read from the machine (see the
+    module docstring), and parallel kernels (``-j``) do not oversubscribe the cores."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, threads)
+        os.environ.setdefault(var, "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an accidental hub download fails fast instead of hanging
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
-def run_local(runs: list[Run], jobs: int, timeout: int | None, progress: bool = True) -> list[Outcome]:
+def run_local(runs: list[Run], jobs: int, timeout: int | None, progress: bool = True,
+              force: bool = False) -> list[Outcome]:
     from tqdm.auto import tqdm
 
     outcomes: list[Outcome] = []
     bar = tqdm(total=len(runs), desc="notebooks", unit="run", disable=not progress)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        pending = {pool.submit(execute, r, timeout): r for r in runs}
+        pending = {pool.submit(execute, r, timeout, force): r for r in runs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -206,6 +301,7 @@ def run_local(runs: list[Run], jobs: int, timeout: int | None, progress: bool = 
                     outcome = fut.result()
                 except BaseException as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
                     outcome = Outcome(run, "failed", error=f"worker died: {exc!r}", log=str(Path(run.folder) / "log.txt"))
+                    mark_failed(Path(run.folder), outcome.error, outcome.log)
                 outcomes.append(outcome)
                 bar.set_postfix_str(f"{outcome.status}: {run.label}")
                 bar.update()
@@ -235,7 +331,7 @@ def run_submitit(runs: list[Run], args: argparse.Namespace) -> list[Outcome]:
     resumes every fold / variant from the training state saved by :mod:`common.engine`."""
     from common.requeue import submit_array
 
-    jobs = submit_array(make_executor(args), execute, [(run, args.timeout) for run in runs])
+    jobs = submit_array(make_executor(args), execute, [(run, args.timeout, args.force) for run in runs])
     outcomes = []
     for run, job in zip(runs, jobs):
         try:
@@ -270,6 +366,16 @@ def protocol_overrides(studies: list[str], protocol: str | None) -> list[str]:
     return [f"protocol={protocol}"]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (the number of notebooks run at once), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m common.batch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -283,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", nargs="+", type=int, default=[0])
     p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="override any study parameter, e.g. --set epochs=5 selection=last")
-    p.add_argument("-j", "--jobs", type=int, default=max(1, os.cpu_count() or 1), help="parallel notebooks")
+    p.add_argument("-j", "--jobs", type=_positive_int, default=max(1, os.cpu_count() or 1),
+                   help="parallel notebooks (>= 1)")
     p.add_argument("--timeout", type=int, default=None, help="seconds per notebook cell (default: none)")
     p.add_argument("--force", action="store_true", help="re-run even runs that are complete")
     p.add_argument("--dry-run", action="store_true", help="validate and list the runs, execute nothing")
@@ -331,9 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in runs:
             print(("skip  " if r in skipped else "run   ") + r.label + "  ->  " + os.path.relpath(r.folder, ROOT))
         return 0
+    problem = loopback_problem() if todo else None
+    if problem is not None:
+        print(f"error: cannot run notebooks: {LOOPBACK_HINT} ({problem})", file=sys.stderr)
+        return 2
     _kernel_environment(args.jobs)
     if args.executor == "local":
-        outcomes = run_local(todo, args.jobs, args.timeout, progress=not args.no_progress)
+        outcomes = run_local(todo, args.jobs, args.timeout, progress=not args.no_progress, force=args.force)
     else:
         outcomes = run_submitit(todo, args)
     summary = summarise(outcomes, skipped, results_root)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import mmap
 import os
 import platform
 import subprocess
@@ -44,17 +45,63 @@ def library_versions(names: Iterable[str] = LIBRARIES) -> dict[str, str | None]:
     return versions
 
 
+# (device, inode, size, mtime_ns, ctime_ns) of a file -> its digest. ctime cannot be set back by a tool that restores
+# mtime, so a rewritten file is always re-read; an unchanged one is hashed once per process.
+_DIGESTS: dict[str, tuple[tuple[int, ...], str]] = {}
+
+
+def file_identity(path: str | os.PathLike) -> tuple[int, ...]:
+    """What changes whenever the file's bytes may have changed: (device, inode, size, mtime_ns, ctime_ns)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """BLAKE2b-128 of the file's whole content, read memory-mapped; memoised on :func:`file_identity`."""
+    key = os.path.abspath(path)
+    ident = file_identity(path)
+    memo = _DIGESTS.get(key)
+    if memo is not None and memo[0] == ident:
+        return memo[1]
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        if ident[2]:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                h.update(view)
+    digest = h.hexdigest()
+    _DIGESTS[key] = (ident, digest)
+    return digest
+
+
 def fingerprint_files(paths: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> str:
     """BLAKE2 hash over the relative names and full contents of ``paths`` (order-independent)."""
     h = hashlib.blake2b(digest_size=16)
     root = Path(root) if root is not None else None
     for p in sorted(Path(x) for x in paths):
         name = str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else p.name
-        h.update(name.encode() + b"\0")
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        h.update(b"\1")
+        h.update(name.encode() + b"\0" + file_digest(p).encode() + b"\1")
+    return h.hexdigest()
+
+
+def fingerprint_arrays(named: Iterable[tuple[str, Any]]) -> str:
+    """BLAKE2 hash over (name, shape, dtype, bytes) of in-memory arrays, in the given order."""
+    import numpy as np
+
+    h = hashlib.blake2b(digest_size=16)
+    for name, value in named:
+        a = np.ascontiguousarray(value)
+        h.update(f"{name}|{a.shape}|{a.dtype.str}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def fingerprint_splits(splits: Mapping[str, Any]) -> str:
+    """Data fingerprint of named parts (e.g. train/val/test splits) from each part's ``content_digest()``."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, part in splits.items():
+        if part is None:
+            continue
+        h.update(f"{name}\0{part.content_digest()}\1".encode())
     return h.hexdigest()
 
 
@@ -94,5 +141,7 @@ def collect(cfg: Mapping[str, Any], data_fingerprint: str | None = None, **extra
         "versions": library_versions(),
         "machine": machine(),
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # set by common.batch for the kernel it starts, so a failed attempt can mark the runs it left "running"
+        "batch_attempt": os.environ.get("REPRO_BATCH_ATTEMPT"),
         **extra,
     }

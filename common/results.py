@@ -2,10 +2,12 @@
 
 Layout: ``results/raw/<study>/<profile>/<dataset>/<variant>/seed<seed>-<config hash>/``
     rows.csv       one row per (fold, selection, metric), columns :data:`COLUMNS`
-    run.json       provenance (see :mod:`common.provenance`) and ``status``: "running" or "complete"
+    run.json       provenance (see :mod:`common.provenance`), ``status``: "running", "complete" or "failed" (with
+                   ``error`` and ``log``), and on completion ``n_rows`` and ``folds_run`` (what the rows must cover)
     executed.ipynb / log.txt   written by the batch runner
 A run counts as finished only when ``run.json`` says ``complete``; a killed run is started afresh, so rows are
-never duplicated or truncated. Only ``statistical_analysis/`` turns these rows into tables and figures.
+never duplicated or truncated. The batch re-runs a complete run (``--force``) in a staging folder and swaps it in
+only when it completes (:func:`replace_run`). Only ``statistical_analysis/`` turns these rows into tables and figures.
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import csv
 import io
 import json
 import math
+import os
+import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -87,7 +92,9 @@ class RunWriter:
         self._flush_rows()
         record = dict(self.provenance)
         record.update(extra)
-        record.update({"status": "complete", "n_rows": len(self.rows), "wall_seconds": round(time.time() - self._t0, 3)})
+        record.update({"status": "complete", "n_rows": len(self.rows),
+                       "folds_run": sorted({r["fold"] for r in self.rows}),
+                       "wall_seconds": round(time.time() - self._t0, 3)})
         atomic.write_json(self.folder / "run.json", record)
         return self.folder
 
@@ -105,6 +112,52 @@ def open_run(cfg: Mapping[str, Any], data_fingerprint: str | None = None, root: 
     prov = provenance.collect(cfg, data_fingerprint, **extra)
     atomic.write_json(folder / "run.json", {**prov, "status": "running"})
     return RunWriter(cfg=cfg, folder=folder, provenance=prov)
+
+
+def run_status(folder: Path) -> str | None:
+    """``status`` of a run folder's run.json ("running", "complete", "failed"), or None without a readable one."""
+    try:
+        record = json.loads((Path(folder) / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record.get("status") if isinstance(record, dict) else None
+
+
+def mark_failed(folder: Path, error: str, log: str | os.PathLike | None = None) -> bool:
+    """Record a failed attempt in ``folder/run.json`` (status "failed", the error and the log path), keeping the
+    provenance already there. A complete run is left alone (returns False)."""
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / "run.json").read_text())
+        record = record if isinstance(record, dict) else {}
+    except (OSError, ValueError):
+        record = {}
+    if record.get("status") == "complete":
+        return False
+    from datetime import datetime, timezone
+
+    record.update({"status": "failed", "error": error, "log": None if log is None else str(log),
+                   "failed_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    atomic.write_json(folder / "run.json", record)
+    return True
+
+
+def replace_run(new: Path, target: Path, trash: Path) -> None:
+    """Put the complete run folder ``new`` at ``target``; a previous ``target`` is moved into ``trash`` first and
+    deleted after the swap. Both renames stay on one file system; between them ``target`` is briefly absent (never
+    half-written), and a crash there leaves the previous run in ``trash``, not lost."""
+    new, target, trash = Path(new), Path(target), Path(trash)
+    if not is_complete(new):
+        raise ValueError(f"{new}: not a complete run, refusing to replace {target} with it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if target.exists():
+        trash.mkdir(parents=True, exist_ok=True)
+        old = trash / f"{target.name}.{uuid.uuid4().hex[:8]}"
+        os.rename(target, old)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_rows(root: Path | None = None, only_complete: bool = True) -> "Iterable[dict[str, str]]":

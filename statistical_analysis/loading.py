@@ -1,7 +1,10 @@
 """Read raw results (complete runs only, via ``common.results.read_rows``) into one validated table.
 
 A malformed file stops everything with :class:`MalformedInput` naming the file and line: tables built from a
-half-understood input would be worse than none. Missing data is not an error; it is listed, and cells say why.
+half-understood input would be worse than none. So does a complete run whose rows do not cover what its
+``run.json`` says it ran (:class:`UncoveredRun`: fewer rows than ``n_rows``, folds missing from the recorded or
+configured folds, a fold lacking metrics its siblings have): a table from half the folds would look like a result.
+Missing runs are not an error; they are listed, and cells say why. Complete runs without any row are listed too.
 
 Each row carries its run's ``protocol`` (from run.json; ``paper`` when absent). Runs under ``protocol=released``
 (epoch chosen on the test fold) are kept apart: :meth:`Results.select` leaves them out unless asked for with
@@ -33,6 +36,10 @@ class MalformedInput(ValueError):
     """An input file that cannot be read as the results schema; the message starts with ``file:line:``."""
 
 
+class UncoveredRun(MalformedInput):
+    """A complete run whose rows do not cover its folds and metrics; the message names the run and what is missing."""
+
+
 def _is_bounded(metric: str) -> bool:
     base = metric.rsplit("/", 1)[-1] if metric.startswith("zeroshot/") else metric
     return base in BOUNDED or metric.startswith("f1/") or base.startswith("f1/")
@@ -46,6 +53,7 @@ class Results:
     root: Path
     incomplete_runs: list[str] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)
+    empty_runs: list[str] = field(default_factory=list)
     _groups: dict | None = field(default=None, repr=False)
 
     def select(self, **where: Any) -> pd.DataFrame:
@@ -136,11 +144,73 @@ def _unreadable(root: Path, err: Exception) -> MalformedInput:
     return MalformedInput(f"{root}: unreadable CSV ({err})")
 
 
-def _started(run_dir: str) -> str:
+def _run_record(run_dir: str | Path) -> dict[str, Any]:
     try:
-        return str(json.loads((Path(run_dir) / "run.json").read_text()).get("started_utc", ""))
+        record = json.loads((Path(run_dir) / "run.json").read_text())
     except (OSError, ValueError):
-        return ""
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _started(run_dir: str) -> str:
+    return str(_run_record(run_dir).get("started_utc", ""))
+
+
+def _expected_folds(record: dict[str, Any]) -> set[int] | None:
+    """Folds a run says it ran: ``folds_run`` (written by RunWriter.finish), else a smile config's fold list."""
+    if isinstance(record.get("folds_run"), list):
+        return {int(k) for k in record["folds_run"]}
+    folds = (record.get("config") or {}).get("folds")
+    if isinstance(folds, str) and folds != "all":
+        try:
+            return {int(k) for k in folds.split(",")}
+        except ValueError:
+            return None
+    return None
+
+
+def coverage_problems(df: pd.DataFrame, record: dict[str, Any]) -> list[str]:
+    """What a complete run's rows (``df``, one run) lack against its run.json ``record``; empty when covered."""
+    problems = []
+    n_rows = record.get("n_rows")
+    if isinstance(n_rows, int) and len(df) != n_rows:
+        problems.append(f"rows.csv has {len(df)} rows, run.json records n_rows={n_rows}")
+    present = set(int(k) for k in df["fold"].unique())
+    expected = _expected_folds(record)
+    if expected is not None and expected - present:
+        problems.append(f"missing folds {sorted(expected - present)} (rows cover {sorted(present)})")
+    n_folds = record.get("n_folds")
+    if expected is None and isinstance(n_folds, int) and len(present) < n_folds:
+        problems.append(f"rows cover {len(present)} fold(s) {sorted(present)}, run.json records n_folds={n_folds}")
+    for (variant, selection), group in df.groupby(["variant", "selection"], sort=True):
+        metrics = set(group["metric"])
+        by_fold = group.groupby("fold")["metric"].agg(set)
+        absent_folds = sorted(present - set(int(k) for k in by_fold.index))
+        if absent_folds:
+            problems.append(f"variant {variant} selection {selection!r}: missing folds {absent_folds}")
+        for fold, have in by_fold.items():
+            if metrics - have:
+                problems.append(f"variant {variant} selection {selection!r} fold {fold}: missing metric(s) "
+                                f"{', '.join(sorted(metrics - have))}")
+    return problems
+
+
+def _check_coverage(parsed: list[dict[str, Any]]) -> None:
+    if not parsed:
+        return
+    df = pd.DataFrame(parsed)
+    for run, group in df.groupby("run_dir", sort=True):
+        problems = coverage_problems(group, _run_record(run))
+        if problems:
+            raise UncoveredRun(f"{run}: complete run whose rows do not cover its folds and metrics: "
+                               + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5
+                                                            else ""))
+
+
+def _empty_complete_runs(root: Path, with_rows: set[str]) -> list[str]:
+    """Complete runs (run.json status complete) that contribute no row: rows.csv absent, empty or header only."""
+    return sorted(str(p.parent) for p in root.rglob("run.json")
+                  if str(p.parent) not in with_rows and is_complete(p.parent))
 
 
 def _protocol(run_dir: str) -> str:
@@ -187,8 +257,10 @@ def load_results(root: str | Path) -> Results:
                 raise MalformedInput(f"{rows_file}:{_line_number(rows_file, line_of[run])}{err}") from None
             rec["run_dir"] = run
             parsed.append(rec)
+    _check_coverage(parsed)
     incomplete = sorted(str(p.parent) for p in root.rglob("rows.csv") if not is_complete(p.parent)) if root.is_dir() \
         else []
+    empty = _empty_complete_runs(root, {rec["run_dir"] for rec in parsed}) if root.is_dir() else []
     protocols = {run: _protocol(run) for run in dict.fromkeys(rec["run_dir"] for rec in parsed)}
     for rec in parsed:
         rec["protocol"] = protocols[rec["run_dir"]]
@@ -207,7 +279,7 @@ def load_results(root: str | Path) -> Results:
         df = df.sort_values(["study", "protocol", "profile", "dataset", "variant", "seed", "fold", "selection",
                              "metric"],
                             kind="stable").reset_index(drop=True)
-    return Results(df, root, incomplete, superseded)
+    return Results(df, root, incomplete, superseded, empty)
 
 
 @dataclass(frozen=True)

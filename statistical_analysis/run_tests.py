@@ -5,7 +5,9 @@
 Defaults: ``common.paths`` RAW_RESULTS_DIR, TABLES_DIR, FIGURES_DIR. Output: ``<tables>/<profile>/<name>.{csv,md,tex}``
 (profile = demo or paper; ``reference/`` holds the papers' own tables), ``<figures>/<profile>/<name>.{png,pdf}``, and
 ``<tables>/missing.md`` listing what could not be computed and why. Missing runs are not an error: cells say why they
-are empty. A malformed input file stops the script before anything is written, with exit code 2 and ``file:line``.
+are empty, and complete runs without any row are listed. A malformed input file, or a complete run whose rows do not
+cover its folds and metrics, stops the script before anything is written, with exit code 2 naming the file (and line)
+or the run and what it lacks.
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from common import io as atomic  # noqa: E402
 from common.paths import FIGURES_DIR, RAW_RESULTS_DIR, TABLES_DIR  # noqa: E402
 from statistical_analysis import paper_claims as pc  # noqa: E402
 from statistical_analysis import tables as tb  # noqa: E402
-from statistical_analysis.loading import (MalformedInput, Results, load_confusion, load_gradcam_maps,  # noqa: E402
-                                          load_predictions, load_results)
+from statistical_analysis.loading import (MalformedInput, Results, UncoveredRun, load_confusion,  # noqa: E402
+                                          load_gradcam_maps, load_predictions, load_results)
 
 MANIFEST = ".written.json"
 
@@ -91,6 +93,9 @@ def run(results_dir: Path, tables_dir: Path, figures_dir: Path, quiet: bool = Fa
     try:
         res = load_results(results_dir)
         validate_artifacts(res)
+    except UncoveredRun as err:
+        print(f"error: incomplete rows: {err}", file=sys.stderr)
+        return 2
     except MalformedInput as err:
         print(f"error: malformed input: {err}", file=sys.stderr)
         return 2
@@ -107,6 +112,9 @@ def run(results_dir: Path, tables_dir: Path, figures_dir: Path, quiet: bool = Fa
     if res.incomplete_runs:
         missing += ["", "## Runs skipped (run.json not 'complete')", ""]
         missing += [f"- {res.relpath(r)}" for r in res.incomplete_runs]
+    if res.empty_runs:
+        missing += ["", "## Complete runs without any row (rows.csv absent, empty or header only)", ""]
+        missing += [f"- {res.relpath(r)}" for r in res.empty_runs]
     if res.superseded:
         missing += ["", "## Runs superseded by a later run of the same configuration key", ""]
         missing += [f"- {res.relpath(r)}" for r in res.superseded]

@@ -1,7 +1,6 @@
 """HAFEM data: load, subsample and preprocess the splits of one dataset; build the loaders."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from common import engine, paths
+from common.provenance import fingerprint_splits
 from common.seeding import torch_generator
 
 
@@ -74,12 +74,7 @@ def dataset_root(dataset: str, cfg: Mapping[str, Any], override: str = "") -> Pa
 
 
 def _fingerprint(splits: Mapping[str, Any]) -> str:
-    h = hashlib.sha256()
-    for name, s in splits.items():
-        h.update(name.encode())
-        h.update(np.asarray(s.labels, dtype=np.int64).tobytes())
-        h.update("\n".join(map(str, s.sources)).encode())
-    return h.hexdigest()[:16]
+    return fingerprint_splits(splits)  # whole content: image bytes / pixels, labels, sources, preprocessing
 
 
 def alignment_for(split, requested: str) -> str:
@@ -96,14 +91,15 @@ def alignment_for(split, requested: str) -> str:
 def load_data(cfg: Mapping[str, Any], dataset: str | None = None, data_root: str | None = None,
               splits: tuple[str, ...] = ("train", "val", "test")) -> FerData:
     """Load, subsample (``max_train`` / ``max_eval``, stratified, seeded by ``seed``) and preprocess the splits."""
-    from common.fer.datasets import load_fer_split
+    from common.fer.datasets import load_fer_splits
     from common.fer.preprocess import PreprocessConfig, preprocess_split
 
     dataset = dataset or cfg["dataset"]
     root = dataset_root(dataset, cfg, cfg["data_root"] if data_root is None else data_root)
+    raw = load_fer_splits(dataset, root, splits, **split_options(dataset, cfg))  # every split checked before any use
     loaded = {}
     for split in splits:
-        s = load_fer_split(dataset, root, split, **split_options(dataset, cfg))
+        s = raw[split]
         cap = cfg["max_train"] if split == "train" else cfg["max_eval"]
         keep = stratified_cap(s.labels, cap, cfg["seed"])
         if keep.size < len(s):

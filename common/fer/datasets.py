@@ -91,6 +91,11 @@ class GrayArrayImages(Sequence):
     def __init__(self, gray: np.ndarray):
         self.gray = gray
 
+    def content_digest(self) -> str:
+        from common.provenance import fingerprint_arrays
+
+        return fingerprint_arrays([("gray", self.gray)])
+
     def __len__(self) -> int:
         return len(self.gray)
 
@@ -107,6 +112,13 @@ class FileImages(Sequence):
         self.paths = list(paths)
         self.boxes = boxes
 
+    def content_digest(self) -> str:
+        """The whole bytes of every file (memoised BLAKE2b digests) plus the crop boxes."""
+        from common.provenance import file_digest, fingerprint_arrays
+
+        digests = np.array([file_digest(p) for p in self.paths], dtype="U32")
+        return fingerprint_arrays([("files", digests), ("boxes", np.zeros(0) if self.boxes is None else self.boxes)])
+
     def __len__(self) -> int:
         return len(self.paths)
 
@@ -122,6 +134,11 @@ class IndexedImages(Sequence):
 
     def __init__(self, base: Sequence, indices: Sequence[int]):
         self.base, self.indices = base, np.asarray(indices, dtype=np.int64)
+
+    def content_digest(self) -> str:
+        from common.provenance import fingerprint_arrays
+
+        return fingerprint_arrays([("base", np.array([images_digest(self.base)])), ("indices", self.indices)])
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -167,6 +184,20 @@ class FerSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def content_digest(self) -> str:
+        """Hash of everything the split holds: image content (file bytes or pixel arrays), labels, soft labels,
+        landmarks, sources and class table; the data fingerprint of a run is built from it."""
+        from common.provenance import fingerprint_arrays
+
+        parts = [("dataset", np.array([self.dataset, self.split, self.label_mode, str(self.aligned)])),
+                 ("classes", np.array(self.classes)), ("labels", self.labels),
+                 ("sources", np.array(self.sources, dtype=str)), ("images", np.array([images_digest(self.images)]))]
+        if self.soft_labels is not None:
+            parts.append(("soft", np.asarray(self.soft_labels)))
+        if self.landmarks is not None:
+            parts += [(f"lm{i}", lm) for i, lm in enumerate(self.landmarks) if lm is not None]
+        return fingerprint_arrays(parts)
+
     @property
     def n_classes(self) -> int:
         return len(self.classes)
@@ -198,6 +229,20 @@ class FerSplit:
         return out
 
 
+def images_digest(images: Sequence) -> str:
+    """Content digest of an image sequence: its own ``content_digest`` where it has one (our containers, and
+    wrappers such as preprocessing, which add their parameters), else the decoded pixels of every image."""
+    if hasattr(images, "content_digest"):
+        return images.content_digest()
+    from common.provenance import fingerprint_arrays
+
+    base = getattr(images, "base", None)
+    if base is not None:  # a wrapper (e.g. preprocessing): its base's content plus its settings
+        settings = repr(getattr(images, "config", None))
+        return fingerprint_arrays([("base", np.array([images_digest(base)])), ("settings", np.array([settings]))])
+    return fingerprint_arrays((str(i), np.asarray(images[i])) for i in range(len(images)))
+
+
 # ------------------------------------------------------------------------------------------------- file helpers
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -224,11 +269,30 @@ def crop_box(image: np.ndarray, box: Sequence[float], source: Any = "") -> np.nd
     return image[y0:y1, x0:x1]
 
 
+# leading bytes of the image formats OpenCV decodes: JPEG, PNG, BMP, GIF, TIFF, PBM/PGM/PPM, JPEG 2000 (WebP: RIFF
+# header with WEBP at offset 8)
+_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*",
+                     b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
+
+
+def _looks_like_image(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return head.startswith(_IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
 def _require_files(paths: Sequence[Path], what: str) -> None:
+    """Every listed image exists and starts like an image file (checked when the split loads, before any training,
+    so a damaged file is reported at once rather than when the split is first read)."""
     missing = [p for p in paths if not p.is_file()]
     if missing:
         shown = "\n  ".join(str(p) for p in missing[:5])
         raise FerDataError(f"{len(missing)} of {len(paths)} {what} image files are missing, e.g.:\n  {shown}")
+    corrupt = [p for p in paths if not _looks_like_image(p)]
+    if corrupt:
+        shown = "\n  ".join(str(p) for p in corrupt[:5])
+        raise FerDataError(f"{len(corrupt)} of {len(paths)} {what} image files are not images (empty, corrupt or "
+                           f"another format), e.g.:\n  {shown}")
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -355,6 +419,8 @@ def load_fer2013(root: str | Path, split: str = "train", csv_name: str = "fer201
     path = Path(root) / csv_name
     usage = FER2013_USAGE[split]
     rows = [r for r in read_fer2013_csv(path, keep_pixels=usage) if r[2] == usage]
+    if not rows:
+        raise FerDataError(f"{path}: no rows with Usage {usage!r}, so the {split} split would be empty")
     gray = np.stack([parse_pixels(px, f"{path} row {i} (line {i + 2})") for i, _, _, px in rows]) if rows else \
         np.zeros((0, 48, 48), np.uint8)
     report = SplitReport(rows_read=len(rows))
@@ -398,6 +464,8 @@ def read_ferplus_label_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
         raise FerDataError(f"file not found: {path}")
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.reader(fh) if r]
+    if not rows:
+        raise FerDataError(f"{path}: no rows (an empty label file would make an empty split)")
     names, votes = [], np.zeros((len(rows), 10), dtype=np.int64)
     for i, row in enumerate(rows):
         where = f"{path} line {i + 1}"
@@ -455,6 +523,9 @@ def load_ferplus(root: str | Path, split: str = "train", label_mode: str = "majo
             raise FerDataError(f"{new_path} has {len(usages)} rows but {fer_path} has {len(fer_rows)}: "
                                f"FER+ pairs the two files row by row")
         rows = [i for i, u in enumerate(usages) if u == FER2013_USAGE[split]]
+        if not rows:
+            raise FerDataError(f"{new_path}: no rows with Usage {FER2013_USAGE[split]!r}, so the {split} split "
+                               f"would be empty")
         sources = [f"{new_path.name}:row{i}" for i in rows]
         for i in rows:
             if fer_rows[i][2] != usages[i]:
@@ -531,6 +602,9 @@ def load_rafdb(root: str | Path, split: str = "train", image_variant: str = "ali
     entries = read_rafdb_partition(basic / RAFDB_PARTITION)
     prefix = "test_" if split == "test" else "train_"
     entries = [e for e in entries if e[0].startswith(prefix)]
+    if not entries:
+        raise FerDataError(f"{basic / RAFDB_PARTITION}: no {prefix}* images listed, so the {split} split would be "
+                           f"empty")
     if image_variant == "aligned":
         paths = [basic / "Image" / "aligned" / f"{Path(name).stem}_aligned.jpg" for name, _ in entries]
     else:
@@ -586,6 +660,8 @@ def _affectnet_csv(root: Path, official: str, n_classes: int, report: SplitRepor
     if tuple(header[:len(AFFECTNET_CSV_HEADER)]) != AFFECTNET_CSV_HEADER:
         raise FerDataError(f"{path}: header {','.join(header)!r} is not the AffectNet header "
                            f"{','.join(AFFECTNET_CSV_HEADER)!r}")
+    if not rows:
+        raise FerDataError(f"{path}: header only, no rows")
     image_dir = root / "Manually_Annotated_Images"
     report.rows_read = len(rows)
     paths, codes, boxes, landmarks, sources = [], [], [], [], []
@@ -675,7 +751,16 @@ def load_fer_split(name: str, root: str | Path, split: str = "train", **options:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(f"{name} loader does not take {', '.join(unknown)}; accepted options: {', '.join(accepted)}")
-    return loader(root, split=split, **options)
+    out = loader(root, split=split, **options)
+    if len(out) == 0:
+        raise FerDataError(f"{name} {split} split under {root} has no usable item ({out.report})")
+    return out
+
+
+def load_fer_splits(name: str, root: str | Path, splits: Sequence[str] = SPLITS, **options: Any) -> dict[str, FerSplit]:
+    """:func:`load_fer_split` for every split in ``splits`` before any is used, so an empty split, a missing or a
+    damaged image anywhere stops the run at once, before hours of training on the first split."""
+    return {split: load_fer_split(name, root, split, **options) for split in splits}
 
 
 # ------------------------------------------------------------------------------------------------ torch dataset

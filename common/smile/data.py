@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 
 from common import io as atomic
 from common.paths import DATASETS_DIR
+from common.provenance import file_digest, file_identity
 from common.registry import Registry
 from common.smile.clips import (CLIP_LEN, EVAL_WINDOWS, N_EVAL_CLIPS, N_LANDMARKS, eval_window_starts, model_clip,
                                 norm_range, train_window_start)
@@ -43,6 +45,11 @@ __all__ = ["SMILE_DATASETS", "SmileDataset", "SmileClips", "Fold", "DataError", 
 
 SMILE_DATASETS = Registry("smile dataset")
 DEFAULT_CACHE_DIR = DATASETS_DIR / "cache"
+
+
+UNLISTED_ARRAYS = ("error", "ignore")
+# absolute path -> file_identity of the version whose values were found finite (checked once per process and version)
+_FINITE_CHECKED: dict[str, tuple[int, ...]] = {}
 
 
 class DataError(ValueError):
@@ -120,6 +127,26 @@ def check_array_values(arr: np.ndarray, path: str | Path) -> None:
         raise DataError(f"{path}: NaN or inf in {bad.size} frame(s), first at frame {int(bad[0])}")
 
 
+def _finite_once(path: str | Path, arr: np.ndarray) -> bool:
+    """Whether ``arr`` (the content of ``path``) is all finite; remembered per file version."""
+    key, ident = os.path.abspath(path), file_identity(path)
+    if _FINITE_CHECKED.get(key) == ident:
+        return True
+    if not np.isfinite(arr).all():
+        return False
+    _FINITE_CHECKED[key] = ident
+    return True
+
+
+def check_file_values(path: str | Path) -> None:
+    """:func:`check_array_values` on the file's current content, skipped when this version was already checked."""
+    key, ident = os.path.abspath(path), file_identity(path)
+    if _FINITE_CHECKED.get(key) == ident:
+        return
+    check_array_values(np.load(path, mmap_mode="r", allow_pickle=False), path)
+    _FINITE_CHECKED[key] = ident
+
+
 # ------------------------------------------------------------------------------------------------- D-Marker table
 @dataclass
 class DMarkerTable:
@@ -158,8 +185,8 @@ class SmileDataset:
     """
 
     def __init__(self, spec: SmileDatasetSpec, root: str | Path, *, cache_dir: str | Path | None | bool = None,
-                 strict: bool = False, n_folds: int | None = None, fold_seed: int = 0,
-                 array_suffix: str | None = None):
+                 strict: bool | None = None, n_folds: int | None = None, fold_seed: int = 0,
+                 array_suffix: str | None = None, unlisted_arrays: str = "error"):
         self.spec = spec
         self.name = spec.name
         self.root = Path(root)
@@ -168,7 +195,11 @@ class SmileDataset:
         self._cache_dir = None if cache_dir is False else Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
         self._tables: dict[tuple, DMarkerTable] = {}
         self._fingerprint: str | None = None
-        self._checked_values: set[str] = set()
+        self._values_checked = False
+        if unlisted_arrays not in UNLISTED_ARRAYS:
+            raise ValueError(f"unlisted_arrays must be one of {', '.join(UNLISTED_ARRAYS)}, got {unlisted_arrays!r}")
+        if strict is not None:  # the older switch: strict=True is "error", strict=False is "ignore"
+            unlisted_arrays = "error" if strict else "ignore"
 
         npy_dir = self.root / "npy"
         if not npy_dir.is_dir():
@@ -194,10 +225,12 @@ class SmileDataset:
 
         extra = sorted(set(arrays) - set(labels))
         if extra:
-            msg = (f"{len(extra)} array(s) in {npy_dir} have no label/fold entry and are ignored, e.g. "
+            source = labels_dir if labels_dir.is_dir() else self.root / "labels.json"
+            msg = (f"{len(extra)} array(s) in {npy_dir} have no label/fold entry in {source}, e.g. "
                    f"{[arrays[v].name for v in extra[:3]]}")
-            if strict:
-                raise DataError(msg)
+            if unlisted_arrays == "error":
+                raise DataError(msg + " (fix the fold/label files, or set unlisted_arrays='ignore' to leave them out)")
+            msg += "; ignored (unlisted_arrays='ignore')"
             warnings.warn(msg, stacklevel=3)
             self.problems.append(msg)
         self.videos = sorted(labels)
@@ -296,26 +329,31 @@ class SmileDataset:
         A fresh map per call (opening costs tens of microseconds): pages are released when the caller drops it, so
         iterating a whole dataset never keeps every file mapped (bounded resident memory).
         """
-        arr = np.load(self._paths[video], mmap_mode="r", allow_pickle=False)
-        if check_values and video not in self._checked_values:
-            check_array_values(arr, self._paths[video])
-            self._checked_values.add(video)
-        return arr
+        if check_values:
+            check_file_values(self._paths[video])
+        return np.load(self._paths[video], mmap_mode="r", allow_pickle=False)
+
+    def check_values(self) -> None:
+        """NaN/inf check of every array (once per file version and process); every D-Marker table, computed or
+        read from the cache, passes through it, so a cache hit never hides a damaged file."""
+        if not self._values_checked:
+            for v in self.videos:
+                check_file_values(self._paths[v])
+            self._values_checked = True
 
     def fingerprint(self) -> str:
-        """sha256 over every array (name, size, shape, dtype, first and last 4 KiB), sidecars and labels."""
+        """sha256 over every array's full content (BLAKE2b file digests), sidecars, labels and folds.
+
+        The digests are memoised on (inode, size, mtime, ctime), so an unchanged file is read once per process.
+        """
         if self._fingerprint is None:
             h = hashlib.sha256(f"{self.name}|{self.suffix}".encode())
             for v in self.videos:
-                path = self._paths[v]
-                size = path.stat().st_size
-                h.update(f"|{v}|{size}|{self._n_frames[v]}|".encode())
-                with open(path, "rb") as fh:
-                    h.update(fh.read(4096))
-                    fh.seek(max(size - 4096, 0))
-                    h.update(fh.read(4096))
+                h.update(f"|{v}|{self._n_frames[v]}|{file_digest(self._paths[v])}|".encode())
                 h.update(json.dumps(self._sidecars[v], sort_keys=True, default=str).encode())
                 h.update(str(self.labels[v]).encode())
+            for f in self.folds:
+                h.update(f"|fold{f.k}:".encode() + "\0".join(sorted(f.test)).encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
@@ -338,6 +376,7 @@ class SmileDataset:
             raise ValueError(f"unknown D-Marker scope {scope!r}; accepted: {', '.join(SCOPES)}")
         norm_range(norm)  # unknown names fail here
         key = (variant, scope, int(clip_len), norm if variant == "released" else "-")
+        self.check_values()  # on every path: computed, memory or disk cache
         if key in self._tables:
             return self._tables[key]
         table = self._load_cached_table(key)
@@ -368,9 +407,13 @@ class SmileDataset:
             feats = np.load(paths[0], mmap_mode="r")
         except (OSError, ValueError):
             return None  # an unreadable cache is recomputed
-        offsets = {v: tuple(index["offsets"][v]) for v in self.videos if v in index["offsets"]}
+        if not isinstance(index, dict) or index.get("fingerprint") != self.fingerprint():
+            return None
+        offsets = {v: tuple(index["offsets"][v]) for v in self.videos if v in index.get("offsets", {})}
         if len(offsets) != len(self.videos) or feats.ndim != 2 or feats.shape[1] != DMARKER_DIM:
             return None
+        if feats.shape[0] != sum(n for _, n in offsets.values()) or not _finite_once(paths[0], feats):
+            return None  # a damaged or foreign cache file is recomputed
         return DMarkerTable(*key, feats, offsets, paths[0])
 
     def _save_cached_table(self, table: DMarkerTable) -> None:
@@ -396,8 +439,7 @@ class SmileDataset:
         features = np.empty((row, DMARKER_DIM), dtype=np.float32)
         for v in tqdm(self.videos, desc=f"D-Marker {self.name} {variant}/{scope}", disable=not progress,
                       leave=False):
-            seq = np.array(self.array(v))  # read once (then unmapped): value check and features
-            check_array_values(seq, self._paths[v])
+            seq = np.array(self.array(v))  # read once (then unmapped); values were checked by check_values
             start, n_rows = offsets[v]
             features[start:start + n_rows] = video_dmarkers(seq, variant, self.fps(v), scope, clip_len,
                                                             aspect=self.aspect(v), norm_range=lo_hi)
@@ -407,8 +449,10 @@ class SmileDataset:
 def load_smile_dataset(name: str, root: str | Path, **options) -> SmileDataset:
     """Load dataset ``name`` (a :data:`SMILE_DATASETS` key) from ``root``.
 
-    Options: ``cache_dir`` (D-Marker cache root; False = memory only), ``strict`` (arrays without a label are an
-    error instead of a warning), ``n_folds`` / ``fold_seed`` (for generated folds), ``array_suffix``.
+    Options: ``cache_dir`` (D-Marker cache root; False = memory only), ``unlisted_arrays`` ("error", the default:
+    an array with no label/fold entry stops the load naming it; "ignore": it is left out, with a warning and an entry
+    in ``problems``; the older ``strict=True/False`` means error/ignore), ``n_folds`` / ``fold_seed`` (for generated
+    folds), ``array_suffix``.
     """
     return SMILE_DATASETS.get(name)(root, **options)
 

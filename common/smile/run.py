@@ -62,7 +62,7 @@ def open_dataset(cfg: Mapping[str, Any]) -> SmileDataset:
         except ImportError as exc:
             raise RunInputError(f"{root}: no demo data, and datasets.demo.ensure_demo_data is unavailable ({exc})")
         ensure_demo_data([cfg["dataset"]])
-    return load_smile_dataset(cfg["dataset"], root)
+    return load_smile_dataset(cfg["dataset"], root, unlisted_arrays=cfg["unlisted_arrays"])
 
 
 def select_folds(dataset: SmileDataset, spec: str, order: str = "numeric"):
@@ -276,6 +276,7 @@ def run_study(params: Mapping[str, Any], progress: bool = True, results_root: Pa
     from tqdm import tqdm  # text bar: executed notebooks stay lean (no widget state)
 
     cfg = resolve_config(params)
+    torch.set_num_threads(cfg["threads"] or torch.get_num_threads())  # a configured count, never the load's
     handcrafted = is_handcrafted(cfg["variant"])
     spec = None if handcrafted else model_spec(cfg)
     if spec is not None:

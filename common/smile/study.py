@@ -146,6 +146,10 @@ SMILE.add(
           "when it ends a fold early the results depend on the machine's speed, and run.json / the rows "
           "(time_capped) say so", check=non_negative),
     Param("save_checkpoints", bool, None, "save the selected model of each fold"),
+    Param("threads", int, None, "torch CPU threads (part of the config: CPU sums split by thread count change the "
+          "last bits, and training amplifies them); 0 = torch's default, i.e. the machine's", check=non_negative),
+    Param("unlisted_arrays", str, "error", "an array under npy/ with no label/fold entry: error (names it) or ignore "
+          "(left out, listed in the warning)", choices=("error", "ignore")),
     *engine_params(),
 )
 
@@ -153,7 +157,8 @@ _SHARED = {"selection": "val", "fusion_impl": "paper", "dmarker_variant": "paper
            "dmarker_scaling": "standard", "window_sampling": "all_starts", "backbone": "meshsmilenet",
            "batch_size": 16, "weight_decay": 0.0, "val_fraction": 0.2, "patience": 0, "folds": "all",
            "max_train_minutes": 0.0, "save_checkpoints": True, "clip_len": 16, "dropout": 0.1,
-           "eval_windows": "fixed", "landmark_norm": "uva-nemo", "fold_order": "numeric"}
+           "eval_windows": "fixed", "landmark_norm": "uva-nemo", "fold_order": "numeric",
+           "threads": 1}  # one thread unless set: a machine-chosen count would change the numbers (common.batch)
 SMILE.profiles = {
     # Reduced: 32 points, k = 6, width 24, 8-frame windows; 3 epochs at a higher learning rate (~1 s per fold).
     "demo": {**_SHARED, "epochs": 3, "backbone_size": "demo", "n_points": 32, "knn_k": 6, "model_dim": 24,

@@ -64,6 +64,8 @@ amp = None
 grad_clip = None
 num_workers = None
 save_state_every = None
+threads = None
+unlisted_arrays = None
 
 # %%
 from common.config import get_study

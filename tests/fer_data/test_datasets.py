@@ -1,4 +1,6 @@
 """Every loader on tiny files written in the official formats, and the bad-input messages."""
+import os
+
 import numpy as np
 import pytest
 
@@ -224,10 +226,59 @@ def test_rafdb_missing_and_unreadable_images(tmp_path):
     (aligned / "test_0002_aligned.jpg").unlink()
     with pytest.raises(D.FerDataError, match="(?s)1 of 2 RAF-DB test .*missing.*test_0002_aligned.jpg"):
         D.load_fer_split("RAF-DB", tmp_path, "test")
+    # a damaged image stops the load of its split, not the first read of that image (maybe hours later)
     (aligned / "test_0002_aligned.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(D.FerDataError, match="(?s)1 of 2 RAF-DB test .*not images.*test_0002_aligned.jpg"):
+        D.load_fer_split("RAF-DB", tmp_path, "test")
+    # load_fer_splits checks every split before returning any: the damaged test image stops the train request too
+    with pytest.raises(D.FerDataError, match="test_0002_aligned.jpg"):
+        D.load_fer_splits("RAF-DB", tmp_path, ("train", "val", "test"))
+    # a file that starts like a JPEG but is cut short still fails, naming the file, when decoded
+    (aligned / "test_0002_aligned.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     split = D.load_fer_split("RAF-DB", tmp_path, "test")
     with pytest.raises(D.FerDataError, match="cannot decode image file .*test_0002_aligned.jpg"):
         split.images[1]
+
+
+def test_empty_splits_are_rejected_naming_the_file(tmp_path):
+    (tmp_path / "fer2013.csv").write_text("emotion,pixels,Usage\n")  # header only
+    with pytest.raises(D.FerDataError, match=r"fer2013\.csv: no rows with Usage 'Training'"):
+        D.load_fer_split("FER2013", tmp_path, "train")
+    write_fer2013(tmp_path / "fer2013.csv", [(0, "Training"), (1, "PublicTest")])  # no PrivateTest rows
+    with pytest.raises(D.FerDataError, match=r"fer2013\.csv: no rows with Usage 'PrivateTest'.*test split"):
+        D.load_fer_split("FER2013", tmp_path, "test")
+    folder = tmp_path / "ferplus" / "data" / "FER2013Train"
+    folder.mkdir(parents=True)
+    (folder / "label.csv").write_text("")  # an empty FER+ label.csv
+    with pytest.raises(D.FerDataError, match=r"FER2013Train/label\.csv: no rows"):
+        D.load_fer_split("FERPlus", tmp_path / "ferplus", "train")
+    # rows that the protocol skips entirely (here: every image NF) also leave an empty split, which is refused
+    write_image(folder / "fer0000000.png", solid(3, 48))
+    (folder / "label.csv").write_text('fer0000000.png,"(0, 0, 48, 48)",0,0,0,0,0,0,0,0,2,8\n')
+    with pytest.raises(D.FerDataError, match="FERPlus train split under .* has no usable item.*unknown/NF"):
+        D.load_fer_split("FERPlus", tmp_path / "ferplus", "train")
+    write_rafdb(tmp_path / "raf", _raf_entries(4, 0))
+    with pytest.raises(D.FerDataError, match=r"list_patition_label\.txt: no test_\* images"):
+        D.load_fer_split("RAF-DB", tmp_path / "raf", "test")
+
+
+def test_content_digest_follows_file_bytes_and_pixels(tmp_path):
+    from common.provenance import fingerprint_splits
+
+    write_rafdb(tmp_path, _raf_entries(8, 2))
+    first = fingerprint_splits({"test": D.load_fer_split("RAF-DB", tmp_path, "test")})
+    image = tmp_path / "basic" / "Image" / "aligned" / "test_0002_aligned.jpg"
+    data = bytearray(image.read_bytes())
+    stat = image.stat()
+    data[len(data) // 2] ^= 0xFF  # one byte in the middle; same size, mtime put back
+    image.write_bytes(bytes(data))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert fingerprint_splits({"test": D.load_fer_split("RAF-DB", tmp_path, "test")}) != first
+    rows = [(3, "Training"), (0, "Training")]
+    write_fer2013(tmp_path / "fer" / "fer2013.csv", rows, seed=0)
+    a = fingerprint_splits({"train": D.load_fer_split("FER2013", tmp_path / "fer", "train")})
+    write_fer2013(tmp_path / "fer" / "fer2013.csv", rows, seed=1)  # same labels and sources, other pixels
+    assert fingerprint_splits({"train": D.load_fer_split("FER2013", tmp_path / "fer", "train")}) != a
 
 
 # ---------------------------------------------------------------------------------------------------- AffectNet

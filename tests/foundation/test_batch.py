@@ -116,9 +116,11 @@ def test_one_failing_notebook_fails_alone(tmp_path, demo_bbc):
     assert proc.returncode == 1, out
     assert "done 1, skipped 0, failed 1" in out
     assert "FAILED smile/SPOS/dmarker_logreg/seed0" in out and "log.txt" in out
-    log = next(Path(tmp_path, "results", "raw", "smile", "demo", "SPOS").rglob("log.txt")).read_text()
-    assert broken.name in log
+    log_path = next(Path(tmp_path, "results", "raw", "smile", "demo", "SPOS").rglob("log.txt"))
+    assert broken.name in log_path.read_text()
     assert len(_complete_runs(tmp_path / "results")) == 1
+    record = json.loads((log_path.parent / "run.json").read_text())  # marked failed, not left "running"
+    assert record["status"] == "failed" and record["log"] == str(log_path) and broken.name in record["error"]
 
 
 @pytest.mark.slow
@@ -129,3 +131,75 @@ def test_submitit_local_executor_runs_the_same_notebook(tmp_path, demo_bbc):
     assert proc.returncode == 0, out
     assert len(_complete_runs(tmp_path)) == 1
     assert (tmp_path / "batch" / "submitit").is_dir()
+
+
+# --- issue 14: -j 0, loopback, --force that keeps the last good result, failed runs marked "failed" -----------------
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]])
+def test_zero_jobs_is_a_clear_error_also_in_a_dry_run(tmp_path, capsys, extra):
+    with pytest.raises(SystemExit) as stop:
+        batch.main(["--study", "smile", "--dataset", "BBC", "-j", "0", *extra, "--results", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "-j/--jobs: must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "raw").exists()
+
+
+def _unshared_network(code: str) -> subprocess.CompletedProcess | None:
+    """Run ``code`` in a new network namespace (loopback down), or None where this machine does not allow one."""
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        try:
+            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if probe.returncode == 0:
+            return subprocess.run([*prefix, sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return None
+
+
+def test_missing_loopback_is_detected_before_any_kernel_starts(tmp_path, demo_bbc):
+    assert batch.loopback_problem() is None  # this machine has loopback
+    code = (f"import sys; from common import batch; "
+            f"sys.exit(batch.main({[*FAST, '--variant', 'dmarker_logreg', '--results', str(tmp_path)]!r}))")
+    out = _unshared_network(code)
+    if out is None:
+        pytest.skip("no network namespaces here (unshare -n / -rn not permitted)")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "loopback" in out.stderr and "ip link set lo up" in out.stderr
+    assert "Kernel didn't respond" not in out.stdout + out.stderr
+    assert not _complete_runs(tmp_path)
+
+
+@pytest.mark.slow
+def test_force_on_broken_data_keeps_the_last_good_result(tmp_path, demo_bbc):
+    from common.paths import DEMO_DATA_DIR
+
+    data = tmp_path / "demo"
+    shutil.copytree(DEMO_DATA_DIR / "BBC", data / "BBC")
+    args = [*FAST, "--variant", "dmarker_logreg", "--set", "folds=1"]
+    env = {"REPRO_DEMO_DATA": str(data)}
+    out, _ = _run_batch(args, tmp_path / "results", env).communicate(timeout=300)
+    [good] = _complete_runs(tmp_path / "results")
+    rows_before = (good / "rows.csv").read_text()
+    started_before = json.loads((good / "run.json").read_text())["started_utc"]
+    broken = sorted((data / "BBC" / "npy").glob("*.npy"))[0]
+    broken.write_bytes(b"not an array")
+    proc = _run_batch([*args, "--force"], tmp_path / "results", env)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "failed 1" in out and "previous complete result" in out, out
+    assert _complete_runs(tmp_path / "results") == [good]  # the last good result is untouched
+    assert (good / "rows.csv").read_text() == rows_before
+    assert json.loads((good / "run.json").read_text())["started_utc"] == started_before
+    [attempt] = [p for p in (tmp_path / "results" / "batch" / "staging").rglob("run.json")]
+    record = json.loads(attempt.read_text())
+    assert record["status"] == "failed" and broken.name in Path(record["log"]).read_text()
+    assert record["error"] and record["log"].endswith("log.txt")
+    # with the data repaired, --force swaps the new complete run in and clears its staging folder
+    shutil.copy(DEMO_DATA_DIR / "BBC" / "npy" / broken.name, broken)
+    proc = _run_batch([*args, "--force"], tmp_path / "results", env)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert _complete_runs(tmp_path / "results") == [good]
+    assert json.loads((good / "run.json").read_text())["status"] == "complete"
+    assert (good / "executed.ipynb").is_file() and (good / "log.txt").is_file()
+    assert not list((tmp_path / "results" / "batch" / "staging").glob(f"{good.name}-*"))  # failed attempt too

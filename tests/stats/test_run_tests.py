@@ -200,6 +200,53 @@ def test_no_results_yet_still_writes_reference_tables(tmp_path):
     assert not (tmp_path / "tables" / "demo").exists()
 
 
+def _record_as_run_of(run_dir: Path, folds: str, n_rows: int) -> None:
+    record = json.loads((run_dir / "run.json").read_text())
+    record["config"]["folds"] = folds
+    record["n_rows"] = n_rows
+    (run_dir / "run.json").write_text(json.dumps(record))
+
+
+def _stats(raw: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "--results", str(raw), "--tables", str(out / "tables"),
+                           "--figures", str(out / "figures"), "--no-figures"], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_complete_run_missing_folds_is_refused_naming_run_and_folds(tmp_path):
+    """A rows.csv holding half its folds must not become a table (issue 14: 60.0 +- 41.8 with n = 5, not 10)."""
+    raw = tmp_path / "raw"
+    run_dir = _copy_run(raw, "smile/demo/BBC/hadamard")
+    rows = run_dir / "rows.csv"
+    lines = rows.read_text().splitlines()
+    kept = [ln for ln in lines[1:] if int(ln.split(",")[5]) <= 5]
+    rows.write_text("\n".join([lines[0], *kept]) + "\n")
+    out = _stats(raw, tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert str(run_dir) in out.stderr and "n_rows=120" in out.stderr
+    assert not (tmp_path / "tables").exists()
+    # the run's record names its folds: the message names the missing ones
+    _record_as_run_of(run_dir, folds="1,2,3,4,5,6,7,8,9,10", n_rows=len(kept))
+    out = _stats(raw, tmp_path)
+    assert out.returncode == 2 and "missing folds [6, 7, 8, 9, 10]" in out.stderr, out.stderr
+    # a fold lacking a metric its siblings have
+    _record_as_run_of(run_dir, folds="1,2,3,4,5", n_rows=len(kept) - 1)
+    rows.write_text("\n".join([lines[0], *[ln for ln in kept if not (",2,val,f1," in ln)]]) + "\n")
+    out = _stats(raw, tmp_path)
+    assert out.returncode == 2 and "selection 'val' fold 2: missing metric(s) f1" in out.stderr, out.stderr
+
+
+def test_complete_run_without_rows_is_listed(tmp_path):
+    raw = tmp_path / "raw"
+    _copy_run(raw, "smile/demo/BBC/hadamard")
+    empty = _copy_run(raw, "smile/demo/BBC/concat")
+    (empty / "rows.csv").write_text((empty / "rows.csv").read_text().splitlines()[0] + "\n")
+    out = _stats(raw, tmp_path)
+    assert out.returncode == 0, out.stderr
+    missing = (tmp_path / "tables" / "missing.md").read_text()
+    assert "Complete runs without any row" in missing and str(empty.relative_to(raw)) in missing
+
+
 def test_missing_study_and_too_few_folds_are_reported(tmp_path):
     raw = tmp_path / "raw"
     for variant in ("hadamard", "concat"):
@@ -207,6 +254,7 @@ def test_missing_study_and_too_few_folds_are_reported(tmp_path):
         rows = run_dir / "rows.csv"
         kept = [ln for i, ln in enumerate(rows.read_text().splitlines()) if i == 0 or ",demo,0,1," in ln]
         rows.write_text("\n".join(kept) + "\n")
+        _record_as_run_of(run_dir, folds="1", n_rows=len(kept) - 1)  # an honest one-fold run
     assert run(raw, tmp_path / "tables", tmp_path / "figures", quiet=True) == 0
     tab = pd.read_csv(tmp_path / "tables" / "demo" / "smile_vs_hadamard.csv", dtype=str, keep_default_na=False)
     row = tab[(tab.dataset == "SPOS") & (tab.variant == "concat")].iloc[0]
