@@ -368,8 +368,10 @@ def gradcam_panels(run: str | Path, max_images: int) -> list[tuple[str, np.ndarr
         faces = np.load(faces_file, allow_pickle=False) if faces_file.is_file() else None
         if faces is not None and faces.shape[:3] != maps.shape:
             raise MalformedInput(f"{faces_file}:1: faces of shape {faces.shape} do not match the maps {maps.shape}")
-        return [(f"{t} -> {p}" if p else t, m, None if faces is None else faces[k], o)
-                for k, (t, p, m, o) in enumerate(zip(true, pred, maps, outcome))][:max_images]
+        empty = [p is not None and p <= 0 for p in meta.get("peak", [None] * len(maps))]
+        return [((f"{t} -> {p}" if p else t) + ("\n(no positive evidence)" if e else ""), m,
+                 None if faces is None else faces[k], o)
+                for k, (t, p, m, o, e) in enumerate(zip(true, pred, maps, outcome, empty))][:max_images]
     return [(f.stem, mpimg.imread(f), None, "") for f in sorted((run / "gradcam").glob("*.png"))[:max_images]]
 
 

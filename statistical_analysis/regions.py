@@ -73,7 +73,12 @@ def hafem_regions(res: Results, profile: str) -> Table:
             scale, digits = (1.0, 3) if method == "gradcam" else (100.0, 2)
             for i, c in enumerate(classes):
                 cells = ["no face with a mesh" if np.isnan(x) else f"{scale * x:.{digits}f}" for x in m[i]]
-                top = REGIONS[int(np.nanargmax(m[i]))] if np.isfinite(m[i]).any() else "—"
+                if not np.isfinite(m[i]).any():
+                    top = "—"
+                elif np.nanmax(m[i]) <= 0:
+                    top = "none (no positive attribution)"
+                else:
+                    top = REGIONS[int(np.nanargmax(m[i]))]
                 t.add(d, c, method, *cells, top, f"{used[c]} ({skipped[c]})")
     return t
 

@@ -338,11 +338,14 @@ def plot_gradcam(cams: Mapping[str, Any]):
     outcomes = cams.get("outcome") or ["correct" if t == p else "wrong"
                                        for t, p in zip(cams["classes"], cams["predicted"])]
     fig, axes = plt.subplots(2, len(classes), figsize=(1.7 * len(classes) + 0.6, 4.2), squeeze=False)
-    for ax in axes.flat:
+    for (r, c), ax in np.ndenumerate(axes):
         ax.axis("off")
+        ax.text(0.5, 0.5, f"{classes[c]}:\nno {('correct', 'wrong')[r]} prediction", ha="center", va="center",
+                fontsize=7, color="#777777", transform=ax.transAxes)
     for k, (true, pred, outcome) in enumerate(zip(cams["classes"], cams["predicted"], outcomes)):
         ax = axes[0 if outcome == "correct" else 1, classes.index(true)]
         ax.axis("on")
+        ax.texts[0].remove()
         overlay(ax, cams["images"][k] if cams.get("images") is not None else None, cams["maps"][k])
         peak = (cams.get("peak") or [1.0] * len(cams["classes"]))[k]
         ax.set_title(f"{true} -> {pred}" + ("\n(no positive evidence)" if peak <= 0 else ""), fontsize=7)
