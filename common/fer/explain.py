@@ -1,8 +1,8 @@
 """Explanations of a trained HAFEM model: Grad-CAM on the faces it sees, SHAP on its head, both summarised by region.
 
 - **Grad-CAM** (Selvaraju et al., ICCV 2017) at the backbone's last convolution (the paper's "last bottleneck
-  convolutional layer"): weights = spatial mean of d(logit)/d(activation), map = ReLU(Σ_k w_k A_k), computed by us with a
-  forward hook, then upsampled bicubically from the feature grid (2×2 at the demo's 64 px, 7×7 at 224 px) to the
+  convolutional layer"): weights = spatial mean of d(logit)/d(activation), map = ReLU(Σ_k w_k A_k), computed by us with
+  a forward hook, then upsampled bicubically from the feature grid (2×2 at the demo's 64 px, 7×7 at 224 px) to the
   model's input resolution and divided by its peak. The gallery shows, for every class, one correctly and one wrongly
   predicted test image, each explained for the class the model predicted, over the face exactly as the model saw it
   (resized to the input size). Explaining a misclassified face for its true class — what the first version did — gives
@@ -122,7 +122,8 @@ def gradcam_gallery(model: nn.Module, split, input_size: int) -> dict[str, Any]:
         raise ValueError(f"{split.dataset}/{split.split}: no images to explain")
     idx = [i for i, _ in picks]
     maps, peaks = grad_cam(model, faces[idx], [int(pred[i]) for i in idx])
-    return {"classes": [split.classes[split.labels[i]] for i in idx], "predicted": [split.classes[pred[i]] for i in idx],
+    return {"classes": [split.classes[split.labels[i]] for i in idx],
+            "predicted": [split.classes[pred[i]] for i in idx],
             "outcome": [o for _, o in picks], "explained_for": "predicted class", "indices": idx,
             "sources": [str(split.sources[i]) for i in idx], "peak": [round(float(p), 6) for p in peaks],
             "maps": maps, "images": faces[idx]}
@@ -295,7 +296,8 @@ def explain_model(model: nn.Module, data, cfg: Mapping[str, Any], folder: Path) 
     cams = gradcam_gallery(model, data.test, cfg["input_size"])
     atomic.save_npy(folder / "explain" / "gradcam_maps.npy", cams["maps"])
     atomic.save_npy(folder / "explain" / "gradcam_faces.npy", cams["images"])
-    atomic.write_json(folder / "explain" / "gradcam.json", {k: v for k, v in cams.items() if k not in ("maps", "images")})
+    atomic.write_json(folder / "explain" / "gradcam.json",
+                      {k: v for k, v in cams.items() if k not in ("maps", "images")})
     files = ["explain/gradcam_maps.npy", "explain/gradcam_faces.npy", "explain/gradcam.json"]
     regions = region_attribution(model, data.test, cfg["input_size"])
     files += write_regions(regions, folder)

@@ -3,7 +3,8 @@
 Video: title (decision, P(spontaneous), models and the data they were trained on) / a strip of frames (the face crop
 with its 478 landmarks, the D-Marker's lip-corner, eyelid and cheek points coloured like their signals) / lip, eye
 and cheek amplitude over time with onset, apex and offset shaded and the strip's frames marked / P(spontaneous) per
-clip against the threshold / the per-frame expression strip. Image: the input with the face boxes / the aligned face / expression probabilities / Grad-CAM overlay.
+clip against the threshold / the per-frame expression strip. Image: the input with the face boxes / the aligned face /
+expression probabilities / Grad-CAM overlay.
 A partial report says so in red at the top, with the error.
 """
 from __future__ import annotations

@@ -134,7 +134,8 @@ def test_gallery_has_a_correct_and_a_wrong_face_per_class_explained_for_the_pred
     cams = E.gradcam_gallery(PatchNet(), split, 32)
     assert cams["maps"].shape == (14, 32, 32) and cams["images"].shape == (14, 32, 32, 3)
     assert cams["images"].dtype == np.uint8 and cams["explained_for"] == "predicted class"
-    assert sorted(zip(cams["classes"], cams["outcome"])) == sorted((c, o) for c in classes for o in ("correct", "wrong"))
+    pairs = sorted(zip(cams["classes"], cams["outcome"]))
+    assert pairs == sorted((c, o) for c in classes for o in ("correct", "wrong"))
     for k, (true, pred, outcome) in enumerate(zip(cams["classes"], cams["predicted"], cams["outcome"])):
         assert (true == pred) == (outcome == "correct")
         r, col = divmod(classes.index(pred), 4)  # the map lights up the patch of the predicted class
