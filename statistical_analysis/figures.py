@@ -25,7 +25,8 @@ from common import io as atomic  # noqa: E402
 from common import stats  # noqa: E402
 from statistical_analysis import paper_claims as pc  # noqa: E402
 from statistical_analysis import tables as tb  # noqa: E402
-from statistical_analysis.loading import Results, load_confusion, load_gradcam_maps, load_predictions  # noqa: E402
+from statistical_analysis.loading import (MalformedInput, Results, load_confusion, load_gradcam_maps,  # noqa: E402
+                                          load_predictions)
 
 RC = {
     "font.family": "DejaVu Sans", "font.size": 7, "axes.titlesize": 8, "axes.labelsize": 7, "legend.fontsize": 6,
@@ -349,47 +350,70 @@ def hafem_speed_accuracy(res: Results, profile: str, dataset: str = "FER2013") -
     return fig
 
 
-def gradcam_panels(run: str | Path, max_images: int) -> list[tuple[str, np.ndarray]]:
-    """Grad-CAM images of one run: ``explain/gradcam_maps.npy`` + ``gradcam.json`` (common/fer/explain.py; maps
-    only, the faces are not stored) or ready-made ``gradcam/*.png`` images."""
+def gradcam_panels(run: str | Path, max_images: int) -> list[tuple[str, np.ndarray, np.ndarray | None, str]]:
+    """Grad-CAM panels of one run as (label, map or image, face under the map or None, outcome):
+    ``explain/gradcam_maps.npy`` + ``gradcam.json`` + ``gradcam_faces.npy`` (common/fer/explain.py; runs from before
+    the faces were stored have maps only) or ready-made ``gradcam/*.png`` images (outcome "")."""
     from matplotlib import image as mpimg
 
     run = Path(run)
     maps_file, meta_file = run / "explain" / "gradcam_maps.npy", run / "explain" / "gradcam.json"
+    faces_file = run / "explain" / "gradcam_faces.npy"
     if maps_file.is_file():
         maps = load_gradcam_maps(maps_file)
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
         true = meta.get("classes", [str(i) for i in range(len(maps))])
         pred = meta.get("predicted", [""] * len(maps))
-        return [(f"{t} -> {p}" if p else t, m) for t, p, m in zip(true, pred, maps)][:max_images]
-    return [(f.stem, mpimg.imread(f)) for f in sorted((run / "gradcam").glob("*.png"))[:max_images]]
+        outcome = meta.get("outcome", [""] * len(maps))
+        faces = np.load(faces_file, allow_pickle=False) if faces_file.is_file() else None
+        if faces is not None and faces.shape[:3] != maps.shape:
+            raise MalformedInput(f"{faces_file}:1: faces of shape {faces.shape} do not match the maps {maps.shape}")
+        empty = [p is not None and p <= 0 for p in meta.get("peak", [None] * len(maps))]
+        return [((f"{t} -> {p}" if p else t) + ("\n(no positive evidence)" if e else ""), m,
+                 None if faces is None else faces[k], o)
+                for k, (t, p, m, o, e) in enumerate(zip(true, pred, maps, outcome, empty))][:max_images]
+    return [(f.stem, mpimg.imread(f), None, "") for f in sorted((run / "gradcam").glob("*.png"))[:max_images]]
 
 
-def hafem_gradcam(res: Results, profile: str, max_images: int = 8) -> plt.Figure | str:
-    """Grid of the Grad-CAM maps the HAFEM runs saved, from the first run of each dataset that has them."""
-    panels = []
+def _overlay(ax, heat: np.ndarray, face: np.ndarray | None) -> None:
+    if face is None:  # maps saved without their faces
+        ax.imshow(heat, cmap="jet", vmin=0, vmax=1, interpolation="bilinear")
+        return
+    h, w = face.shape[:2]
+    ax.imshow(face)
+    ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear",
+              extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+
+
+def hafem_gradcam(res: Results, profile: str, max_images: int = 16) -> plt.Figure | str:
+    """The Grad-CAM maps the HAFEM runs saved, over the faces they explain (first run of each dataset that has them):
+    one row of correct and one of wrong predictions per dataset where the run recorded the outcome."""
+    rows = []
     for d in pc.FER_DATASETS:
         for run in _hafem_runs(res, profile, d, "hafem"):
             images = gradcam_panels(run, max_images)
             if images:
-                panels.append((d, images))
+                outcomes = [o for o in ("correct", "wrong") if any(p[3] == o for p in images)]
+                if outcomes:
+                    rows += [(f"{d} ({o})", [p for p in images if p[3] == o]) for o in outcomes]
+                else:
+                    rows.append((d, images))
                 break
-    if not panels:
+    if not rows:
         return (f"Grad-CAM grid ({profile}): no HAFEM run saved Grad-CAM maps (explain/gradcam_maps.npy or "
                 "gradcam/*.png)")
-    ncols = max(len(f) for _, f in panels)
-    fig, axes = plt.subplots(len(panels), ncols, figsize=(1.3 * ncols + 0.4, 1.5 * len(panels) + 0.5),
-                             squeeze=False)
-    for row, (d, images) in zip(axes, panels):
+    ncols = max(len(f) for _, f in rows)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(1.2 * ncols + 0.4, 1.45 * len(rows) + 0.5), squeeze=False)
+    for row, (name, images) in zip(axes, rows):
         for ax in row:
             ax.axis("off")
-        for ax, (label, img) in zip(row, images):
+        for ax, (label, img, face, _) in zip(row, images):
             if img.ndim == 2:
-                ax.imshow(img, cmap="jet", vmin=0, vmax=1)
+                _overlay(ax, img, face)
             else:
                 ax.imshow(img)
-            ax.set_title(f"{d}: {label}", fontsize=5)
-    _title(fig, "HAFEM: Grad-CAM maps saved by the runs (true -> predicted)", profile)
+            ax.set_title(f"{name}\n{label}", fontsize=4.5)
+    _title(fig, "HAFEM: Grad-CAM for the predicted class over the model's input face (true -> predicted)", profile)
     fig.tight_layout()
     return fig
 
@@ -422,6 +446,11 @@ def write_figures(res: Results, profile: str, studies: set[str], folder: Path) -
                 save(fig, folder, name, log)
         if tb.has_released(res, profile):  # only when released-protocol runs exist: nothing is missing otherwise
             save(smile_released_bars(res, profile), folder, "smile_released", log)
+        if "hafem" in studies:
+            from statistical_analysis import regions
+
+            if regions.has_regions(res, profile):  # only when runs saved region summaries (explain/regions.csv)
+                save(regions.region_figure(res, profile), folder, "hafem_regions", log)
     return log
 
 

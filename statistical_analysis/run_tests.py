@@ -24,6 +24,7 @@ from common import io as atomic  # noqa: E402
 from common.paths import FIGURES_DIR, RAW_RESULTS_DIR, TABLES_DIR  # noqa: E402
 from statistical_analysis import paper_claims as pc  # noqa: E402
 from statistical_analysis import tables as tb  # noqa: E402
+from statistical_analysis.regions import region_tables  # noqa: E402
 from statistical_analysis.loading import (MalformedInput, Results, UncoveredRun, load_confusion,  # noqa: E402
                                           load_gradcam_maps, load_predictions, load_results)
 
@@ -133,6 +134,7 @@ def run(results_dir: Path, tables_dir: Path, figures_dir: Path, quiet: bool = Fa
         if "hafem" in studies:
             built += [build(res, profile) for build in tb.HAFEM_TABLES]
         built += tb.released_tables(res, profile)  # protocol=released: its own table, never pooled
+        built += region_tables(res, profile)  # only where runs saved explain/regions.csv
         for table in built:
             write_table(table, tables_dir / profile, written_tables)
         overview = tables_dir / profile / "README.md"

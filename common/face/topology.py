@@ -67,3 +67,24 @@ def five_points(points: np.ndarray) -> np.ndarray:
     """(5, 2) eye centres, nose tip and outer mouth corners (right, left) from a (478, >=2) mesh."""
     p = np.asarray(points, dtype=np.float64)[:, :2]
     return np.vstack([eye_centres(p), p[NOSE_TIP], p[list(MOUTH_CORNERS)]])
+
+
+# Facial regions for attribution summaries (common.fer.explain): each region is one or two vertex sets (subject's right
+# side first), filled as convex hulls. Eyes, brows, nose and outer lips are the vertices of MediaPipe's own contour sets
+# (``face_mesh_connections.FACEMESH_RIGHT_EYE`` etc.); the cheeks, which MediaPipe does not name, are the patch between
+# the lower eyelid, the side of the nose and the mouth corner (mirror pairs of the canonical model).
+RIGHT_EYE_CONTOUR = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
+LEFT_EYE_CONTOUR = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
+RIGHT_BROW = (46, 53, 52, 65, 55, 70, 63, 105, 66, 107)
+LEFT_BROW = (276, 283, 282, 295, 285, 300, 293, 334, 296, 336)
+NOSE = (168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 97, 326, 327, 64, 48, 115, 220, 45, 275, 440, 344, 278, 294)
+OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+RIGHT_CHEEK_PATCH = (116, 117, 118, 119, 100, 142, 203, 206, 216, 207, 187, 147, 123)
+LEFT_CHEEK_PATCH = (345, 346, 347, 348, 329, 371, 423, 426, 436, 427, 411, 376, 352)
+FACE_REGIONS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "eyes": (RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR),
+    "brows": (RIGHT_BROW, LEFT_BROW),
+    "nose": (NOSE,),
+    "mouth": (OUTER_LIPS,),
+    "cheeks": (RIGHT_CHEEK_PATCH, LEFT_CHEEK_PATCH),
+}

@@ -224,6 +224,10 @@ def analyse_video(path: Path, options: Options, analysis: Analysis) -> None:
 
     # the curves depend only on the landmarks: shown before the model loads, redrawn in the model's own variant
     analysis.timed("dmarker", lambda: signals_of("paper"))
+    from common.predict.report import strip_frames
+
+    analysis.plots["strip"] = analysis.timed("strip", lambda: strip_frames(path, landmarks, first,
+                                                                           analysis.plots["signals"]["lip"]))
     smile = model_for("smile", options, analysis)
     result = analysis.timed("smile_model", lambda: smile.predict(landmarks, fps, aspect))
     p = float(result["p_spontaneous"])

@@ -136,11 +136,13 @@ figures.curves(last.folder, figures.MAIN_VARIANT);
 figures.comparisons_table(outcomes)
 
 # %% [markdown]
-# ## Explanations: Grad-CAM per class and SHAP on the classifier's input features
+# ## Explanations: Grad-CAM over the faces (a correct and a wrong prediction per class), attribution by facial
+# region (Grad-CAM and SHAP, from the face mesh of each aligned face) and SHAP on the classifier's input features
 
 # %%
 if cfg["explain"]:
     fer_explain.plot_gradcam(last.explained["gradcam"])
+    fer_explain.plot_regions(last.explained["regions"])
     fer_explain.plot_shap(last.explained["shap"], data.classes)
 
 # %% [markdown]

@@ -54,7 +54,12 @@ def test_run_study_writes_per_seed_rows_and_complete_runs(tiny_fer2013, tmp_path
     assert record["n_rows"] == len(read_rows(last)) and "tuning_best" in record and record["speed"]["model"]["fps"] > 0
     assert (last / "tuning.json").is_file() and (last / "explain" / "shap.json").is_file()
     maps = np.load(last / "explain" / "gradcam_maps.npy")
-    assert maps.shape == (7, 32, 32) and maps.min() >= 0 and maps.max() <= 1
+    faces = np.load(last / "explain" / "gradcam_faces.npy")
+    cams = json.loads((last / "explain" / "gradcam.json").read_text())
+    assert 7 <= len(maps) <= 14 and maps.shape[1:] == (32, 32) and maps.min() >= 0 and maps.max() <= 1
+    assert faces.shape == (*maps.shape, 3) and len(cams["outcome"]) == len(maps)  # a correct / wrong face per class
+    regions = (last / "explain" / "regions.csv").read_text().splitlines()
+    assert len(regions) == 1 + 2 * 7 * 5  # Grad-CAM and SHAP, 7 classes, 5 regions (the squares have no face mesh)
     assert {"fps_model", "fps_end_to_end"} <= {r["metric"] for r in read_rows(last)}
     # the val-selected checkpoint rebuilds a model that reproduces the recorded predictions
     payload = load_checkpoint(last / "checkpoints" / "hafem.pt", "hafem")
