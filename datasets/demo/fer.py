@@ -362,8 +362,10 @@ def _shuffled_labels(counts: dict, rng: np.random.Generator) -> list:
     return [labels[i] for i in rng.permutation(len(labels))]
 
 
-FER_SIZES = {"FER2013": {"Training": 640, "PublicTest": 80, "PrivateTest": 80},
-             "RAF-DB": {"train": 320, "test": 80},
+# Enough images for the HAFEM demo to learn (measured: RAF-DB with 320 training images stayed near the majority
+# rate, with 960 it reached ~1.8x it); test splits large enough for a stable accuracy.
+FER_SIZES = {"FER2013": {"Training": 1280, "PublicTest": 160, "PrivateTest": 240},
+             "RAF-DB": {"train": 960, "test": 240},
              "AffectNet": {"training": 300, "validation_per_class": 15, "crop_train": 300, "crop_val_per_class": 15}}
 
 

@@ -23,7 +23,7 @@ def test_fer2013_csv(demo_root):
     usages = [r[2] for r in rows[1:]]
     # Training rows first, then PublicTest, then PrivateTest, like the real file
     assert usages == sorted(usages, key=["Training", "PublicTest", "PrivateTest"].index)
-    assert 500 <= usages.count("Training") <= 800 and usages.count("PublicTest") > 0 and usages.count("PrivateTest") > 0
+    assert 1000 <= usages.count("Training") <= 1600 and usages.count("PublicTest") > 0 and usages.count("PrivateTest") > 0
     codes = np.array([int(r[0]) for r in rows[1:]])
     train_counts = np.bincount(codes[: usages.count("Training")], minlength=7)
     assert set(codes) == set(range(7))
