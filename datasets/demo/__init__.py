@@ -75,21 +75,40 @@ def _build_video(seed: int = DEFAULT_SEED, size: float | None = None) -> dict[st
     return files
 
 
+MIN_VIDEO_SECONDS = 1.0  # 25 frames: every phase of the smile video (neutral, onset, apex, offset) gets frames
+
+
+def check_seed(seed) -> int:
+    """The generator seed as an int; anything else (float, str, bool, negative) is rejected."""
+    import numpy as np
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"the generator seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def check_request(names: Iterable[str], sizes: dict[str, float | int] | None = None) -> list[str]:
-    """Validate names and sizes before anything is written; return the names in canonical order."""
+    """Validate names and sizes before anything is written; return the names in canonical order.
+
+    A size that would leave a dataset (or one of its folds' classes) empty is rejected with the smallest valid value.
+    """
     names = list(names)
     for n in names:
         DEMO_DATASETS.check(n)
     for n, size in (sizes or {}).items():
         DEMO_DATASETS.check(n)
+        number = isinstance(size, (int, float)) and not isinstance(size, bool)
         if n in SMILE_DEMO_NAMES:
             from datasets.demo.smile import resolve_spec
 
-            if not isinstance(size, int) or isinstance(size, bool):
-                raise ValueError(f"{n}: size is a number of subjects (int), got {size!r}")
             resolve_spec(n, size)
-        elif not (isinstance(size, (int, float)) and size > 0):
-            raise ValueError(f"{n}: size must be a positive number, got {size!r}")
+        elif n == VIDEO_DEMO_NAME:
+            if not (number and size >= MIN_VIDEO_SECONDS):
+                raise ValueError(f"{n}: size is the video length in seconds; got {size!r}, the smallest valid "
+                                 f"value is {MIN_VIDEO_SECONDS}")
+        elif not (number and size > 0):
+            raise ValueError(f"{n}: size is a scale factor of the default image counts; got {size!r}, it must be "
+                             "> 0 (any positive scale keeps at least 2 images per class in every split)")
     return [n for n in DEMO_NAMES if n in names]
 
 
@@ -123,6 +142,7 @@ def generate(names: Sequence[str] | None = None, out: str | os.PathLike | None =
 
     from common.paths import DEMO_DATA_DIR
 
+    seed = check_seed(seed)
     names = check_request(DEMO_NAMES if names is None else names, sizes)
     out = Path(DEMO_DATA_DIR if out is None else out)
     todo = [n for n in names if force or not (out / n).is_dir()]

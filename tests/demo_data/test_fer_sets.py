@@ -23,7 +23,7 @@ def test_fer2013_csv(demo_root):
     usages = [r[2] for r in rows[1:]]
     # Training rows first, then PublicTest, then PrivateTest, like the real file
     assert usages == sorted(usages, key=["Training", "PublicTest", "PrivateTest"].index)
-    assert 500 <= usages.count("Training") <= 800 and usages.count("PublicTest") > 0 and usages.count("PrivateTest") > 0
+    assert 1000 <= usages.count("Training") <= 1600 and usages.count("PublicTest") > 0 and usages.count("PrivateTest") > 0
     codes = np.array([int(r[0]) for r in rows[1:]])
     train_counts = np.bincount(codes[: usages.count("Training")], minlength=7)
     assert set(codes) == set(range(7))
@@ -125,12 +125,14 @@ def test_real_fer_loaders_read_demo_sets(demo_root, name, options):
         assert img.dtype == np.uint8 and img.ndim == 3
 
 
-def test_fer_sets_use_many_identities(demo_root):
-    """>= 20 distinct real faces (times shape morphs) behind each image set."""
-    from datasets.demo.faces import real_face_photos
+def test_fer_sets_use_only_sharp_faces_of_many_people(demo_root):
+    """The images come from sharp packaged faces only (no upscaled 25-px LFW crops), of at least 12 people."""
+    from datasets.demo.faces import MIN_SHARP_IOD_PX, inter_ocular_px, real_face_photos
     from datasets.demo.fer import identity_pool
 
     photos = real_face_photos()
-    assert len(photos) >= 20
-    pool = identity_pool(1)
-    assert len(set(pool)) >= 20 and {photos[i].name for i in pool} >= {"skimage/astronaut"}
+    assert len(photos) >= 100  # the smile sets' meshes still include LFW
+    pool = [photos[i] for i in identity_pool(1)]
+    assert all(not p.name.startswith("skimage/lfw") and inter_ocular_px(p) >= MIN_SHARP_IOD_PX for p in pool)
+    people = {p.name.split("@")[0] for p in pool}  # frames of one video are one person
+    assert len(people) >= 12 and "skimage/astronaut" in people

@@ -79,5 +79,51 @@ def test_cli_reports_bad_input(tmp_path):
     proc = _run_cli(tmp_path / "out", "--only", "Nope")
     assert proc.returncode == 2 and "unknown demo dataset 'Nope'" in proc.stderr
     proc = _run_cli(tmp_path / "out", "--only", "UvA-NEMO", "--size", "UvA-NEMO=3")
-    assert proc.returncode == 2 and "at least 10 subjects" in proc.stderr
+    assert proc.returncode == 2 and "smallest valid size is 10" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, size, smallest", [("UvA-NEMO", 9, 10), ("MMI", 8, 9), ("BBC", 9, 10), ("SPOS", 8, 7)])
+def test_too_small_size_names_the_smallest_valid_value(tmp_path, name, size, smallest):
+    with pytest.raises(DemoSizeError, match=rf"\b{smallest}\b") as info:
+        generate([name], out=tmp_path / "out", sizes={name: size}, progress=False)
+    assert name in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, size", [("UvA-NEMO", 10), ("MMI", 9), ("BBC", 10)])
+def test_smallest_valid_size_gives_both_classes_where_promised(tmp_path, name, size):
+    """At the smallest valid size every training part holds both classes, and (except BBC) every test fold too."""
+    import json
+
+    generate([name], out=tmp_path, sizes={name: size}, progress=False)
+    for fold in sorted((tmp_path / name / "labels").iterdir()):
+        train = json.loads((fold / "train.json").read_text())
+        test = json.loads((fold / "test.json").read_text())
+        assert test and set(train.values()) == {0, 1}, fold
+        if name != "BBC":
+            assert set(test.values()) == {0, 1}, fold
+
+
+@pytest.mark.parametrize("size", [0, -1.0, "x"])
+def test_image_and_video_sizes_must_be_positive(tmp_path, size):
+    with pytest.raises(ValueError, match="scale factor"):
+        generate(["FER2013"], out=tmp_path / "out", sizes={"FER2013": size}, progress=False)
+    with pytest.raises(ValueError, match="smallest valid value is 1.0"):
+        generate(["smile-video"], out=tmp_path / "out", sizes={"smile-video": 0.5}, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("seed", [1.5, "3", True, -1, None])
+def test_non_integer_seed_is_rejected(tmp_path, seed):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        generate(["BBC"], out=tmp_path / "out", seed=seed, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_rejects_a_non_integer_seed_and_size(tmp_path):
+    proc = _run_cli(tmp_path / "out", "--only", "BBC", "--seed", "1.5")
+    assert proc.returncode == 2 and "seed must be a non-negative integer, got '1.5'" in proc.stderr
+    proc = _run_cli(tmp_path / "out", "--only", "BBC", "--size", "BBC=abc")
+    assert proc.returncode == 2 and "'BBC=abc'" in proc.stderr
     assert not (tmp_path / "out").exists()
