@@ -203,7 +203,7 @@ def test_dmarker_cache_is_reused_from_disk(uva, tmp_path, monkeypatch):
     root, _ = uva
     ds = load_smile_dataset("UvA-NEMO", root, cache_dir=tmp_path / "cache")
     table = ds.dmarker_table("paper", "clip", progress=False)
-    assert len(list((tmp_path / "cache" / "dmarker").rglob("paper-clip-L16.npy"))) == 1
+    assert len(list((tmp_path / "cache" / "dmarker").rglob("paper-clip-L16*.npy"))) == 1
     fresh = load_smile_dataset("UvA-NEMO", root, cache_dir=tmp_path / "cache")
     import common.smile.data as data_module
 
