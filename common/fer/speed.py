@@ -29,6 +29,8 @@ from torch import nn
 # the deployable configuration: Lite0 backbone (packaged ImageNet weights) and a slim transformer
 CPU_DEPLOY = {"backbone": "efficientnet_lite0", "pretrained": "package:efficientnet_lite0", "input_size": 128,
               "token_grid": 4, "dim": 192, "depth": 2, "heads": 4, "ff_dim": 384, "dropout": 0.0}
+# the same pipeline at the paper's 224 px input, with the paper's 7x7 token grid
+CPU_DEPLOY_224 = {**CPU_DEPLOY, "input_size": 224, "token_grid": 7}
 PAPER_SIZE = {"backbone": "efficientnet_b5", "pretrained": "none", "input_size": 224, "token_grid": 7,
               "dim": 2048, "depth": 6, "heads": 8, "ff_dim": 4096, "dropout": 0.0}
 
@@ -381,3 +383,29 @@ def video_fps(infer: Callable[[np.ndarray], Any], video: str | Path, input_size:
 
 def onnx_array_infer(session) -> Callable[[np.ndarray], Any]:
     return lambda x: session.run(None, {"image": x})
+
+
+def demo_accuracy(config: Mapping[str, Any], dataset: str = "FER2013", seed: int = 0) -> dict[str, Any]:
+    """Test accuracy and macro F1 of a speed configuration trained on the demo data with the demo profile's schedule
+    (epochs, caps, loss, optimiser); the model sizes and input size come from ``config``. The demo data are
+    synthetic (datasets/demo): the figure compares configurations, it does not reproduce the paper."""
+    from common import engine
+    from common.fer.data import load_data, make_loaders
+    from common.fer.engine import predict_proba
+    from common.fer.metrics import classification_metrics
+    from common.fer.study import HAFEM
+    from common.fer.training import train_variant
+
+    given = {"profile": "demo", "dataset": dataset, "seed": seed, "explain": False, "measure_speed": False,
+             "comparisons": "none", **config}
+    cfg = HAFEM.resolve(given)
+    torch.set_flush_denormal(True)
+    data = load_data(cfg)
+    loaders = make_loaders(cfg, data, seed)
+    trained = train_variant(cfg, data, "hafem", seed, loaders=loaders, progress=False)
+    proba, y = predict_proba(trained.model, loaders[2], engine.resolve_device(cfg["device"]), desc="test")
+    metrics = classification_metrics(y, proba, data.classes)
+    return {"dataset": dataset, "synthetic_demo_data": True, "seed": seed, "epochs": cfg["epochs"],
+            "n_train": len(data.train), "n_test": int(len(y)), "accuracy": float(metrics["accuracy"]),
+            "macro_f1": float(metrics["f1_macro"]), "input_size": cfg["input_size"],
+            "train_seconds": trained.result.train_seconds}
