@@ -112,7 +112,7 @@ class FaceTracker:
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         self._face = face
-        if x1 - x0 < 4 or y1 - y0 < 4:  # a sliver at the frame's edge: nothing to track, detect again next frame
+        if self.redetect_every == 1 or x1 - x0 < 4 or y1 - y0 < 4:  # no tracking, or a sliver at the frame's edge
             self._template = None
         else:
             self._scale = self.template_width / (x1 - x0)
