@@ -1,6 +1,6 @@
 """HAFEM inference speed on this machine: video end to end at batch 1 with the time of every stage, and model-only FPS.
 
-    python benchmarks/bench_fer_speed.py                    # cpu_deploy at 128 and 224 px -> benchmarks/out/fer_speed.json
+    python benchmarks/bench_fer_speed.py             # cpu_deploy at 128 and 224 px -> benchmarks/out/fer_speed.json
     python benchmarks/bench_fer_speed.py --only cpu_deploy --seconds 10 --repeats 5
     python benchmarks/bench_fer_speed.py --only paper        # the paper-size model (model only; slow on a CPU)
     python benchmarks/bench_fer_speed.py --accuracy          # also train each configuration on the demo FER2013 set
@@ -89,7 +89,8 @@ def print_report(report: dict) -> None:
                 load = f"{r.get('load_average_1min_start') or float('nan'):.1f}-{r['load_average_1min_end'] or 0:.1f}"
                 ms = r["ms_per_frame_mean"]
             else:
-                what, load, ms = "model only", f"{r.get('load_average_1min', float('nan')):.1f}", r["ms_per_batch_median"]
+                what, ms = "model only", r["ms_per_batch_median"]
+                load = f"{r.get('load_average_1min', float('nan')):.1f}"
             spin = {True: "on", False: "off"}.get(r.get("ort_spin"), "-")
             print(f"{name:<15} {what:<17} {r['runtime']:<15} {r.get('ort_threads', r['torch_threads']):>3} "
                   f"{spin:>4} {r['batch_size']:>5} {r['fps']:>7.1f} {ms:>8.2f}  {load}")
@@ -99,8 +100,8 @@ def print_report(report: dict) -> None:
     for name, block in report["configs"].items():
         for r in (r for r in block["results"] if r["what"].startswith("video")):
             face = f"track, k={r['redetect_every']}" if r["redetect_every"] > 1 else "detect all"
-            cells = " ".join(f"{r['stage_ms_mean'][s]:>6.2f} /{r['stage_ms_median'][s]:>5.2f} ({100 * r['stage_share'][s]:>3.0f}%)"
-                             for s in ("decode", "locate", "prepare", "model"))
+            cells = " ".join(f"{r['stage_ms_mean'][s]:>6.2f} /{r['stage_ms_median'][s]:>5.2f} "
+                             f"({100 * r['stage_share'][s]:>3.0f}%)" for s in ("decode", "locate", "prepare", "model"))
             med = sum(r["stage_ms_median"].values())
             print(f"{name:<15} {face:<13} {cells}   {100 * r['tracking']['detector_share']:>12.1f}%   "
                   f"{1000 / med:>8.1f} FPS")

@@ -4,15 +4,16 @@ Face detection (:func:`common.face.detect.detect_faces`) costs about as much as 
 preprocessing. Between consecutive video frames a face moves a few pixels, so :class:`FaceTracker` runs the detector
 only
 
-- on the first frame and every ``redetect_every`` frames after a detection (this also corrects scale and roll, which
-  the tracker does not follow), and
+- on the first frame and every ``redetect_every`` frames after a detection (this also corrects drift and roll), and
 - whenever tracking fails: the best normalised cross-correlation (OpenCV's ``TM_CCOEFF_NORMED``) between the face as
   last detected and the search window around its last position falls below ``min_match`` -- a scene cut, the face
   leaving, an occlusion -- or the search window leaves the frame.
 
 Tracking works on a gray, downscaled copy of the face: the template is the detected box resized so its width is
-``template_width`` pixels, the search window the box grown by ``search`` x its size on every side at the same scale;
-the correlation peak (refined to sub-pixel by a parabola through its neighbours) shifts the box and the keypoints.
+``template_width`` pixels, the search window the box at its last position grown by ``search`` x its size on every
+side, matched at the last scale x each of ``scales`` (a face moving towards or away from the camera); the best
+correlation peak (refined to sub-pixel by a parabola through its neighbours) moves and rescales the detected box and
+keypoints. Roll is not followed (the next detection corrects it).
 The template is never updated from tracked frames, so errors do not accumulate between detections. A frame where the
 detector finds no face gives ``None``, and the next frame is detected again.
 """
@@ -70,8 +71,8 @@ class FaceTracker:
     """
 
     def __init__(self, redetect_every: int = 10, min_match: float = 0.75, template_width: int = 32,
-                 search: float = 0.35, scales: tuple[float, ...] = (0.96, 1.0, 1.04), detector: Callable[[np.ndarray], list[FaceDetection]] | None = None,
-                 bgr: bool = True):
+                 search: float = 0.35, scales: tuple[float, ...] = (0.96, 1.0, 1.04),
+                 detector: Callable[[np.ndarray], list[FaceDetection]] | None = None, bgr: bool = True):
         if redetect_every < 1:
             raise ValueError(f"redetect_every must be >= 1 (1 = detect every frame), got {redetect_every}")
         if not -1.0 <= min_match <= 1.0:

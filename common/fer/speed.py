@@ -399,11 +399,17 @@ def demo_accuracy(config: Mapping[str, Any], dataset: str = "FER2013", seed: int
     given = {"profile": "demo", "dataset": dataset, "seed": seed, "explain": False, "measure_speed": False,
              "comparisons": "none", **config}
     cfg = HAFEM.resolve(given)
+    threads = torch.get_num_threads()
+    # the demo profile's thread count (1), as its runs use: the result must not depend on the benchmark's threads
+    torch.set_num_threads(cfg["threads"] or threads)
     torch.set_flush_denormal(True)
-    data = load_data(cfg)
-    loaders = make_loaders(cfg, data, seed)
-    trained = train_variant(cfg, data, "hafem", seed, loaders=loaders, progress=False)
-    proba, y = predict_proba(trained.model, loaders[2], engine.resolve_device(cfg["device"]), desc="test")
+    try:
+        data = load_data(cfg)
+        loaders = make_loaders(cfg, data, seed)
+        trained = train_variant(cfg, data, "hafem", seed, loaders=loaders, progress=False)
+        proba, y = predict_proba(trained.model, loaders[2], engine.resolve_device(cfg["device"]), desc="test")
+    finally:
+        torch.set_num_threads(threads)
     metrics = classification_metrics(y, proba, data.classes)
     return {"dataset": dataset, "synthetic_demo_data": True, "seed": seed, "epochs": cfg["epochs"],
             "n_train": len(data.train), "n_test": int(len(y)), "accuracy": float(metrics["accuracy"]),

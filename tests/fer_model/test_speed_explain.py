@@ -81,7 +81,7 @@ def _video_frame():
 
 
 def test_fused_face_input_equals_the_preprocessing_path():
-    """One warp of the BGR frame + CLAHE on the crop + cv2.dnn normalisation == align_face + clahe_lab + eval_transform."""
+    """One warp of the BGR frame, CLAHE on the crop, cv2.dnn normalisation == align_face, clahe_lab, eval_transform."""
     import cv2
 
     from common.face import align_face, clahe_lab, detect_faces
