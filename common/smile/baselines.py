@@ -13,7 +13,7 @@ from torch import nn
 
 from common.registry import Registry
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
-from common.smile.dmarker import DMN_TARGET_DIM
+from common.smile.dmarker import DMARKER_DIM, DMN_TARGET_DIM
 
 BASELINES = Registry("smile baseline")
 
@@ -41,7 +41,7 @@ class MeshSmileNet(BinaryModel):
 
     uses_dmarker = False
 
-    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = 225, dropout: float = 0.1, impl: str = "paper"):
+    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = DMARKER_DIM, dropout: float = 0.1, impl: str = "paper"):
         super().__init__()
         self.backbone = MeshSmileBackbone(backbone)
         self.head = Head(self.backbone.out_dim)
@@ -60,7 +60,7 @@ class DeepMarkerNet(BinaryModel):
     uses_dmarker = False  # as an input; it is the auxiliary target
     alpha, beta = 0.2, 0.8
 
-    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = 225, dropout: float = 0.1, impl: str = "paper"):
+    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = DMARKER_DIM, dropout: float = 0.1, impl: str = "paper"):
         super().__init__()
         self.target_dim = DMN_TARGET_DIM
         self.backbone = MeshSmileBackbone(backbone)
@@ -88,7 +88,7 @@ class DMarkerMLP(BinaryModel):
 
     uses_clip = False
 
-    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = 225, dropout: float = 0.1, impl: str = "paper"):
+    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = DMARKER_DIM, dropout: float = 0.1, impl: str = "paper"):
         super().__init__()
         dim = backbone.dim
         self.dmarker_dim = dmarker_dim

@@ -22,7 +22,6 @@ import numpy as np
 
 CLIP_LEN = 16
 N_EVAL_CLIPS = 5
-N_LANDMARKS = 478
 
 # Released min/max of UvA-NEMO x, y, z; the released notebooks use them for every dataset (spec §1.3).
 UVA_LANDMARK_MIN = np.array([0.06372425, 0.05751023, -0.08976112])

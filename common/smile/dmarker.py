@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.face.topology import DMARKER_POINTS, N_POINTS
 from common.smile.clips import CLIP_LEN, UVA_LANDMARK_MAX, UVA_LANDMARK_MIN, all_windows
 
 DMARKER_DIM = 225
@@ -74,7 +75,8 @@ FEATURES = (
     "mean_acceleration_inc", "mean_acceleration_dec", "net_amplitude_duration_ratio", "left_right_difference",
 )
 # MediaPipe indices of p1..p11 (RPT Table 1).
-LANDMARK_INDICES = np.array([33, 159, 133, 362, 386, 263, 50, 280, 1, 62, 308])
+LANDMARK_INDICES = np.array(DMARKER_POINTS)  # the 11 mesh points the D-Marker reads
+N_SELECTED = len(LANDMARK_INDICES)
 _CHUNK = 1024  # clips per vectorised block: bounds temporary memory and keeps temporaries cache-sized
 
 
@@ -285,9 +287,9 @@ def _phase_features(sig, left, right, masks, variant: str, omega: np.ndarray) ->
 
 def _prepare(points: np.ndarray, lengths, variant: str, fps):
     points = np.asarray(points)
-    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (11, 478):
-        raise ValueError(f"expected clips of shape (N, L, 478, 3) (or (N, L, 11, 3)), got {points.shape}")
-    if points.shape[-2] == 478:
+    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (N_SELECTED, N_POINTS):
+        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), got {points.shape}")
+    if points.shape[-2] == N_POINTS:
         points = points[:, :, LANDMARK_INDICES]
     n_clips, clip_len = points.shape[:2]
     if clip_len < 1:
@@ -352,7 +354,7 @@ def dmarker(seq: np.ndarray, variant: str = "paper", fps=None, aspect: float = 1
     """D-Marker of one sequence (T, 478, 3) -> (225,) float32."""
     seq = np.asarray(seq)
     if seq.ndim != 3:
-        raise ValueError(f"expected a sequence of shape (T, 478, 3), got {seq.shape}")
+        raise ValueError(f"expected a sequence of shape (T, {N_POINTS}, 3), got {seq.shape}")
     return dmarker_batch(seq[None], variant, fps, None, aspect, norm_range)[0]
 
 
@@ -623,11 +625,11 @@ def deepmarkernet_target(clips: np.ndarray) -> np.ndarray:
     normalisation exactly as the model sees them (padded frames are part of the clip, as released).
     """
     points = np.asarray(clips)
-    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (11, 478):
-        raise ValueError(f"expected clips of shape (N, L, 478, 3) (or (N, L, 11, 3)), got {points.shape}")
+    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (N_SELECTED, N_POINTS):
+        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), got {points.shape}")
     if points.shape[1] < 1:
         raise ValueError("clips need at least one frame")
-    if points.shape[-2] == 478:
+    if points.shape[-2] == N_POINTS:
         points = points[:, :, LANDMARK_INDICES]
     if not np.isfinite(points).all():
         bad = np.argwhere(~np.isfinite(points))[0]

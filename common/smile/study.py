@@ -25,9 +25,9 @@ from typing import Any
 
 from common.config import STUDIES, ConfigError, Param, StudySpec, base_params, non_negative, positive, unit_interval
 from common.engine_params import engine_params
+from common.smile.choices import FUSION_IMPLS, SELECTIONS
 
 SMILE_DATASET_NAMES = ("UvA-NEMO", "MMI", "SPOS", "BBC")
-SELECTIONS = ("val", "test", "last")
 PROTOCOLS = ("paper", "released")
 # What a released-protocol result is called in every table and figure.
 RELEASED_LABEL = "as released (test-fold selection)"
@@ -105,7 +105,7 @@ SMILE.add(
     Param("selection", str, None, "reported / checkpointed epoch: val (subject-independent validation split), test "
           "(released: best epoch on the test fold, optimistic), last; all three are recorded", choices=SELECTIONS),
     Param("fusion_impl", str, None, "paper (corrected) or released (as the FUS notebooks, incl. single-key attention "
-          "and the dim-8 bilinear backbone)", choices=("paper", "released")),
+          "and the dim-8 bilinear backbone)", choices=FUSION_IMPLS),
     Param("dmarker_variant", str, None, "D-Marker formulas: paper (RPT) or released (FUS code, measured on the "
           "normalised clip in float32; padded frames of short videos count as frames)", choices=("paper", "released")),
     Param("dmarker_scope", str, None, "one D-Marker per video or per 16-frame clip (released)",

@@ -14,7 +14,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from common.smile.fusions import FUSIONS, Fusion, mlp2
+from common.smile.fusions import DMARKER_DIM, FUSIONS, Fusion, mlp2
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
@@ -50,7 +50,7 @@ class _Attention(Fusion):
     uses_frames = True
     heads, query_raw_h, post_mlp, cross = 1, False, True, False
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout, project_h=not self.query_raw_h)
         bias = self.heads == 1  # the multi-head released code has q/k/v without bias
         self.q, self.k, self.v = (nn.Linear(dim, dim, bias=bias) for _ in range(3))
