@@ -1,4 +1,4 @@
-"""Loaders for FER2013, FERPlus, RAF-DB and AffectNet in their official on-disk formats (spec ``fer-method.md`` §3).
+"""Loaders for FER2013, FERPlus, RAF-DB and AffectNet in their official on-disk formats (``docs/datasets.md``).
 
 ``load_fer_split(name, root, split)`` returns a :class:`FerSplit`: images (decoded lazily from files, or from the csv
 pixel strings), integer labels in the dataset's own class order (``common.fer.labels``), optional soft targets, the

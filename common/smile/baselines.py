@@ -1,4 +1,4 @@
-"""Baselines on the same folds (smile-method.md §2.5, §3, §5): MeshSmileNet (deep only), DeepMarkerNet (auxiliary
+"""Baselines on the same folds (``docs/smile-method.md``, "Deep branch, fusions and training"): MeshSmileNet (deep only), DeepMarkerNet (auxiliary
 D-Marker regression), a D-Marker-only MLP, and the hand-crafted D-Marker + linear SVM / logistic regression.
 
 Every torch model maps (clip (b, t, 478, 3), dmarker (b, 225)) to logits (b,) and has ``loss(clip, dmarker, label)``.

@@ -1,6 +1,6 @@
 """Smile datasets (UvA-NEMO, MMI, SPOS, BBC) in the published landmark format, and the torch clip dataset.
 
-Layout of a dataset root (spec §1.2)::
+Layout of a dataset root (``docs/datasets.md``)::
 
     npy/<video>.mp4.npy (UvA-NEMO) | npy/<video>.npy (others)   one (T, 478, 3) float array per video
     npy/<video>.json                optional sidecar {"fps", "n_frames", "frames_without_face", "width", ...}

@@ -1,4 +1,4 @@
-"""The D-Marker: 25 dynamics features x [onset, apex, offset] x [eyes, cheeks, lips] = 225 (spec §2).
+"""The D-Marker: 25 dynamics features x [onset, apex, offset] x [eyes, cheeks, lips] = 225 (``docs/smile-method.md``, "D-Marker").
 
 Landmarks (RPT Table 1, MediaPipe index): p1=33, p2=159, p3=133 (right eye corner / upper lid / corner),
 p4=362, p5=386, p6=263 (left eye), p7=50, p8=280 (cheeks), p9=1 (nose tip), p10=62, p11=308 (lip corners).
@@ -22,7 +22,7 @@ Variant ``paper`` (RPT §3.2, Eqs. 5-7; Dibeklioglu et al.):
     ~9 % of the eye width beside that vertical, an offset of the mesh, not lid motion. Measured in the plane, D_eye
     passes through 0 continuously as the lid crosses the corner line.
 
-Variant ``released`` (the FUS ``extract_dmarker_features`` cell, spec §2.3):
+Variant ``released`` (the FUS ``extract_dmarker_features`` cell; ``docs/smile-method.md``, "Released variant"):
     2-D (x, y) of the min-max normalised clip (UvA constants unless given), signals measured in float32 as the
     release does; a clip shorter than L is zero-padded after normalisation and its padded frames count as real
     frames of zeros (the signal drops to 0 there, usually joining the offset);

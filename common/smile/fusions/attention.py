@@ -1,6 +1,6 @@
 """Attention (RPT #5), multi-head attention (#6), cross-attention (#7), multi-head cross-attention (#8).
 
-Released defect (spec §4, verified from the code): every query attends over ONE key, so softmax(.) = 1 and the
+Released defect (read from the released FUS notebooks): every query attends over ONE key, so softmax(.) = 1 and the
 output is W_V d' (times W_O) whatever h is -- the deep branch gets no gradient. ``impl="released"`` keeps that
 behaviour on purpose; ``impl="paper"`` is the corrected form, attending over several tokens:
 - deep tokens: the backbone's per-frame tokens (b, t, d) (through W_x for the single-head forms);
