@@ -1,4 +1,5 @@
-"""The D-Marker: 25 dynamics features x [onset, apex, offset] x [eyes, cheeks, lips] = 225 (``docs/smile-method.md``, "D-Marker").
+"""The D-Marker: 25 dynamics features x [onset, apex, offset] x [eyes, cheeks, lips] = 225
+(``docs/smile-method.md``, "D-Marker").
 
 Landmarks (RPT Table 1, MediaPipe index): p1=33, p2=159, p3=133 (right eye corner / upper lid / corner),
 p4=362, p5=386, p6=263 (left eye), p7=50, p8=280 (cheeks), p9=1 (nose tip), p10=62, p11=308 (lip corners).
@@ -288,7 +289,8 @@ def _phase_features(sig, left, right, masks, variant: str, omega: np.ndarray) ->
 def _prepare(points: np.ndarray, lengths, variant: str, fps):
     points = np.asarray(points)
     if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (N_SELECTED, N_POINTS):
-        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), got {points.shape}")
+        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), "
+                         f"got {points.shape}")
     if points.shape[-2] == N_POINTS:
         points = points[:, :, LANDMARK_INDICES]
     n_clips, clip_len = points.shape[:2]
@@ -626,7 +628,8 @@ def deepmarkernet_target(clips: np.ndarray) -> np.ndarray:
     """
     points = np.asarray(clips)
     if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (N_SELECTED, N_POINTS):
-        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), got {points.shape}")
+        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), "
+                         f"got {points.shape}")
     if points.shape[1] < 1:
         raise ValueError("clips need at least one frame")
     if points.shape[-2] == N_POINTS:

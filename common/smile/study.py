@@ -3,7 +3,8 @@
 Every parameter is a str / int / float / bool, validated before anything runs. Two independent switches:
 
 * ``profile`` (size): ``demo`` = generated data, a reduced backbone and a few epochs (CPU seconds per fold, numbers
-  are SYNTHETIC); ``paper`` = the published sizes and training schedule (``docs/smile-method.md``, "Deep branch, fusions and training").
+  are SYNTHETIC); ``paper`` = the published sizes and training schedule (``docs/smile-method.md``, "Deep branch,
+  fusions and training").
 * ``protocol`` (evaluation): ``paper`` (default) = honest, the epoch is chosen on a subject-independent validation
   split and never on the test fold; ``released`` = what the authors' released notebooks do, filled in one go
   (:func:`released_settings`): epoch chosen on the test fold with the whole training fold trained on, 5 test windows
@@ -164,7 +165,8 @@ SMILE.profiles = {
     "demo": {**_SHARED, "epochs": 3, "backbone_size": "demo", "n_points": 32, "knn_k": 6, "model_dim": 24,
              "n_tokens": 4, "spatial_depth": 2, "temporal_depth": 1, "clip_len": 8, "n_eval_clips": 2, "lr": 3e-3,
              "lr_step_epoch": 0, "lr_gamma": 0.1},
-    # Published: the paper's sizes (docs/smile-method.md), AdamW 5e-4, 300 epochs, step at 299, batch 16, 5 test windows.
+    # Published: the paper's sizes and schedule (docs/smile-method.md): AdamW 5e-4, 300 epochs, step at 299, batch 16,
+    # 5 test windows.
     "paper": {**_SHARED, "epochs": 300, "backbone_size": "paper", "n_points": 478, "knn_k": 20, "model_dim": 256,
               "n_tokens": 32, "spatial_depth": 6, "temporal_depth": 3, "n_eval_clips": 5, "lr": 5e-4,
               "lr_step_epoch": 299, "lr_gamma": 0.1},

@@ -1,4 +1,5 @@
-"""The 15 fusion strategies of HadaSmileNet (``docs/smile-method.md``; RPT Table 4), registered by name in :data:`FUSIONS`.
+"""The 15 fusion strategies of HadaSmileNet (``docs/smile-method.md``; RPT Table 4), registered by name in
+:data:`FUSIONS`.
 
 Every fusion maps the deep vector h (b, d), the D-Marker (b, 225) and the deep per-frame tokens (b, t, d) to a fused
 vector (b, d) that the shared head LN -> Linear(d, 1) classifies. ``impl="paper"`` follows the paper (RPT) where it
