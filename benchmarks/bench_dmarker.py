@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common import io as atomic  # noqa: E402
+from common.face.topology import N_POINTS  # noqa: E402
 from common.smile.clips import UVA_LANDMARK_MAX, UVA_LANDMARK_MIN  # noqa: E402
 from common.smile.dmarker import video_dmarkers  # noqa: E402
 
@@ -148,12 +149,12 @@ def reference_dmarker(clip, variant, fps):
 
 # ---------------------------------------------------------------------------------------------------- benchmark
 def synthetic_video(n_frames, rng):
-    base = rng.uniform(0.3, 0.7, (478, 3))
+    base = rng.uniform(0.3, 0.7, (N_POINTS, 3))
     base[IDX] = [(0.40, 0.40, 0), (0.43, 0.38, 0), (0.46, 0.40, 0), (0.54, 0.40, 0), (0.57, 0.38, 0), (0.60, 0.40, 0),
                  (0.40, 0.55, 0), (0.60, 0.55, 0), (0.50, 0.55, -0.05), (0.45, 0.70, 0), (0.55, 0.70, 0)]
     t = np.linspace(0, 1, n_frames)
     smile = 0.02 * np.clip(np.sin(np.pi * t * rng.uniform(0.8, 1.2)), 0, None)
-    seq = np.repeat(base[None], n_frames, 0) + rng.normal(0, 0.0015, (n_frames, 478, 3))
+    seq = np.repeat(base[None], n_frames, 0) + rng.normal(0, 0.0015, (n_frames, N_POINTS, 3))
     seq[:, 62, 0] -= smile
     seq[:, 308, 0] += smile
     return seq.astype(np.float32)

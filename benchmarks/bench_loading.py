@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common import io as atomic  # noqa: E402
+from common.face.topology import N_POINTS  # noqa: E402
 
 
 def generate(root: Path, n_videos: int, frames: int) -> float:
@@ -34,12 +35,12 @@ def generate(root: Path, n_videos: int, frames: int) -> float:
     rng = np.random.default_rng(0)
     npy = root / "npy"
     npy.mkdir(parents=True, exist_ok=True)
-    base = rng.uniform(0.3, 0.7, (478, 3)).astype(np.float32)
+    base = rng.uniform(0.3, 0.7, (N_POINTS, 3)).astype(np.float32)
     total = 0
     for i in range(n_videos):
         subject, kind = i // 4 + 1, ("deliberate", "spontaneous")[i % 2]
         t = int(frames * rng.uniform(0.75, 1.25))
-        seq = base + rng.normal(0, 0.002, (t, 478, 3)).astype(np.float32)
+        seq = base + rng.normal(0, 0.002, (t, N_POINTS, 3)).astype(np.float32)
         path = npy / f"{subject:03d}_{kind}_smile_{i % 4}.mp4.npy"
         np.save(path, seq)
         total += path.stat().st_size

@@ -144,13 +144,14 @@ def check_backbone_on_gpu(cfg, device: str) -> dict:
 def smile_stage(steps: int, batch: int, device: str) -> dict:
     import torch
 
+    from common.smile.dmarker import DMARKER_DIM
     from common.smile.engine import TASK
     from common.smile.run import resolve_config
 
     cfg = resolve_config({"profile": "paper", "dataset": "UvA-NEMO", "variant": "hadamard"})
     torch.manual_seed(0)
     model = smile_model(cfg)
-    dmarker_dim = int(getattr(model.fusion, "dmarker_dim", 225))
+    dmarker_dim = int(getattr(model.fusion, "dmarker_dim", DMARKER_DIM))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
     train = timed_fit(model, optimizer, smile_batches(cfg, batch, steps, dmarker_dim, device), TASK, device)
 

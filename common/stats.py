@@ -1,6 +1,7 @@
 """Statistics for comparing methods: plain functions, each checked against scipy / statsmodels in tests/stats.
 
-Conventions (``../shared/spec/layout-and-style.md`` §3):
+Conventions (Nadeau & Bengio, Machine Learning 52(3), 2003; Demšar, JMLR 7, 2006; Holm, Scand. J. Statist. 6(2),
+1979; McNemar, Psychometrika 12(2), 1947):
 - Cross-validation: the pairing unit is the fold (and seed); ``a`` and ``b`` are aligned per fold and differences are
   ``d = a - b``. The headline test is the Nadeau–Bengio corrected resampled t, two-sided.
 - Effect size is d_z = mean(d) / sd(d) (= t / sqrt(n) for the plain paired t); d_av is offered and labelled.

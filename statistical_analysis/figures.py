@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 from common import io as atomic  # noqa: E402
 from common import stats  # noqa: E402
 from statistical_analysis import paper_claims as pc  # noqa: E402
+from statistical_analysis import regions  # noqa: E402
 from statistical_analysis import tables as tb  # noqa: E402
 from statistical_analysis.loading import (MalformedInput, Results, load_confusion, load_gradcam_maps,  # noqa: E402
                                           load_predictions)
@@ -431,6 +432,31 @@ FIGURES: tuple[tuple[str, str, Callable[[Results, str], object]], ...] = (
 )
 
 
+def region_figure(res: Results, profile: str):
+    """Per dataset with region summaries: classes x regions heat maps for Grad-CAM and SHAP."""
+    datasets = [d for d in pc.FER_DATASETS if regions.runs_of(res, profile, d)]
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(7.0, 1.9 * len(datasets) + 0.6), squeeze=False)
+    for row, d in zip(axes, datasets):
+        for ax, method in zip(row, regions.METHODS):
+            classes, m, _, _ = regions.region_matrix(res, profile, d, method)
+            scale = 1.0 if method == "gradcam" else 100.0
+            m = scale * m
+            lim = float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 1.0
+            im = ax.imshow(m, aspect="auto", cmap="viridis" if method == "gradcam" else "RdBu_r",
+                           vmin=0 if method == "gradcam" else -(lim or 1.0), vmax=lim or 1.0)
+            for i in range(m.shape[0]):
+                for j in range(m.shape[1]):
+                    ax.text(j, i, "–" if np.isnan(m[i, j]) else f"{m[i, j]:.2f}", ha="center", va="center",
+                            fontsize=4.5)
+            ax.set_xticks(range(len(regions.REGIONS)), regions.REGIONS, fontsize=5)
+            ax.set_yticks(range(len(classes)), classes, fontsize=5)
+            ax.set_title(f"{d}: {regions.METHODS[method]}", fontsize=6)
+            fig.colorbar(im, ax=ax)
+    _title(fig, "HAFEM: attribution by facial region (test images explained for their class)", profile)
+    fig.tight_layout()
+    return fig
+
+
 def write_figures(res: Results, profile: str, studies: set[str], folder: Path) -> FigureLog:
     log = FigureLog()
     with plt.rc_context(RC):
@@ -446,11 +472,8 @@ def write_figures(res: Results, profile: str, studies: set[str], folder: Path) -
                 save(fig, folder, name, log)
         if tb.has_released(res, profile):  # only when released-protocol runs exist: nothing is missing otherwise
             save(smile_released_bars(res, profile), folder, "smile_released", log)
-        if "hafem" in studies:
-            from statistical_analysis import regions
-
-            if regions.has_regions(res, profile):  # only when runs saved region summaries (explain/regions.csv)
-                save(regions.region_figure(res, profile), folder, "hafem_regions", log)
+        if "hafem" in studies and regions.has_regions(res, profile):  # only when runs saved explain/regions.csv
+            save(region_figure(res, profile), folder, "hafem_regions", log)
     return log
 
 

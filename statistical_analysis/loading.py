@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from common.results import COLUMNS, is_complete, read_rows
+from common.smile.choices import SELECTIONS as SMILE_SELECTIONS
 
 STUDIES = ("smile", "hafem")
 PROFILES = ("demo", "paper")
-SELECTIONS = ("", "val", "test", "last")
+SELECTIONS = ("", *SMILE_SELECTIONS)  # "": a study without epoch selection (HAFEM)
 PROTOCOLS = ("paper", "released")
 # metrics that are fractions in [0, 1]; anything else there is a malformed row (e.g. a percentage)
 BOUNDED = {"accuracy", "balanced_accuracy", "f1", "roc_auc", "precision_macro", "recall_macro", "f1_macro", "auc_ovr"}

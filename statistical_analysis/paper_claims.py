@@ -1,9 +1,9 @@
 """What the papers report, each number with its source; the tables put these beside the measured values.
 
 Smile numbers: RPT = Hasan et al., "D-FuseSmileNet" JHU report (2024), the predecessor of the ICDM 2025 paper with the
-same headline numbers (``../shared/spec/smile-method.md`` §6); README = the HadaSmileNet README; PAGE = its project
-page. HAFEM numbers: Chatterjee, JAIMLNN 6(1) 2026 (``../shared/seeds/hafem-paper.md``), table / section named.
-Published FER state of the art for context: ``../shared/spec/fer-method.md`` §1.1.
+same headline numbers; README = the HadaSmileNet README; PAGE = its project
+page. HAFEM numbers: Chatterjee, JAIMLNN 6(1) 2026, table / section named.
+Published FER state of the art for context: :data:`FER_PUBLISHED_BEST`, each number with its method.
 """
 from __future__ import annotations
 
@@ -102,7 +102,8 @@ HAFEM_BASELINE_VARIANTS = tuple(v for row, vs in HAFEM_TABLE3_VARIANTS.items() i
 
 HAFEM_DATASET_CLAIMS_SOURCE = "HAFEM abstract (accuracy %)"
 HAFEM_DATASET_CLAIMS = {"FER2013": 94.7, "RAF-DB": 95.1, "AffectNet": 88.9, "FERPlus": 92.4}
-# Published best single models (fer-method.md §1.1), for context only.
+# Published best single models, for context only: LHC-Net (Pecoraro et al., arXiv:2111.07224), POSTER++ (Mao et al.,
+# arXiv:2301.12149) and DDAMFN++ (the DDAMFN authors' improved model; Zhang et al., Electronics 12(17), 2023).
 FER_PUBLISHED_BEST = {
     "FER2013": (74.42, "LHC-Net (2021)"),
     "RAF-DB": (92.34, "DDAMFN++ [secondary]"),

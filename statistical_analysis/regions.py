@@ -1,6 +1,6 @@
-"""HAFEM attribution by facial region: the table and figure built from the runs' ``explain/regions.csv``
-(written by common/fer/explain.py). Both are emitted only when some run has the file, so result sets without it
-(older runs, ``explain=false``) produce exactly the tables they did before."""
+"""HAFEM attribution by facial region: the table (and the data of :func:`statistical_analysis.figures.region_figure`)
+built from the runs' ``explain/regions.csv`` (written by common/fer/explain.py). Both are emitted only when some run
+has the file, so result sets without it (older runs, ``explain=false``) produce exactly the tables they did before."""
 from __future__ import annotations
 
 import csv
@@ -17,7 +17,7 @@ METHODS = {"gradcam": "Grad-CAM (mean map in region, 0-1)", "shap": "SHAP (regio
 FILE = Path("explain") / "regions.csv"
 
 
-def _runs(res: Results, profile: str, dataset: str) -> list[Path]:
+def runs_of(res: Results, profile: str, dataset: str) -> list[Path]:
     sub = res.select(study="hafem", profile=profile, dataset=dataset, variant="hafem")
     return [Path(r) / FILE for r in sorted(set(sub["run_dir"])) if (Path(r) / FILE).is_file()]
 
@@ -36,7 +36,7 @@ def read_regions(path: Path) -> list[dict[str, str]]:
 
 
 def has_regions(res: Results, profile: str) -> bool:
-    return any(_runs(res, profile, d) for d in pc.FER_DATASETS)
+    return any(runs_of(res, profile, d) for d in pc.FER_DATASETS)
 
 
 def region_matrix(res: Results, profile: str, dataset: str, method: str):
@@ -44,7 +44,7 @@ def region_matrix(res: Results, profile: str, dataset: str, method: str):
     values: dict[tuple[str, str], list[float]] = {}
     used: dict[str, int] = {}
     skipped: dict[str, int] = {}
-    for path in _runs(res, profile, dataset):
+    for path in runs_of(res, profile, dataset):
         for row in read_regions(path):
             if row["method"] != method:
                 continue
@@ -85,32 +85,3 @@ def hafem_regions(res: Results, profile: str) -> Table:
 
 def region_tables(res: Results, profile: str) -> list[Table]:
     return [hafem_regions(res, profile)] if has_regions(res, profile) else []
-
-
-def region_figure(res: Results, profile: str):
-    """Per dataset with region summaries: classes x regions heat maps for Grad-CAM and SHAP."""
-    import matplotlib.pyplot as plt
-
-    from statistical_analysis.figures import _title
-
-    datasets = [d for d in pc.FER_DATASETS if _runs(res, profile, d)]
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(7.0, 1.9 * len(datasets) + 0.6), squeeze=False)
-    for row, d in zip(axes, datasets):
-        for ax, method in zip(row, METHODS):
-            classes, m, _, _ = region_matrix(res, profile, d, method)
-            scale = 1.0 if method == "gradcam" else 100.0
-            m = scale * m
-            lim = float(np.nanmax(np.abs(m))) if np.isfinite(m).any() else 1.0
-            im = ax.imshow(m, aspect="auto", cmap="viridis" if method == "gradcam" else "RdBu_r",
-                           vmin=0 if method == "gradcam" else -(lim or 1.0), vmax=lim or 1.0)
-            for i in range(m.shape[0]):
-                for j in range(m.shape[1]):
-                    ax.text(j, i, "–" if np.isnan(m[i, j]) else f"{m[i, j]:.2f}", ha="center", va="center",
-                            fontsize=4.5)
-            ax.set_xticks(range(len(REGIONS)), REGIONS, fontsize=5)
-            ax.set_yticks(range(len(classes)), classes, fontsize=5)
-            ax.set_title(f"{d}: {METHODS[method]}", fontsize=6)
-            fig.colorbar(im, ax=ax)
-    _title(fig, "HAFEM: attribution by facial region (test images explained for their class)", profile)
-    fig.tight_layout()
-    return fig

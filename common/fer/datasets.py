@@ -1,4 +1,4 @@
-"""Loaders for FER2013, FERPlus, RAF-DB and AffectNet in their official on-disk formats (spec ``fer-method.md`` §3).
+"""Loaders for FER2013, FERPlus, RAF-DB and AffectNet in their official on-disk formats (``docs/datasets.md``).
 
 ``load_fer_split(name, root, split)`` returns a :class:`FerSplit`: images (decoded lazily from files, or from the csv
 pixel strings), integer labels in the dataset's own class order (``common.fer.labels``), optional soft targets, the
@@ -247,16 +247,15 @@ def images_digest(images: Sequence) -> str:
 
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to uint8 HxWx3 RGB, or raise :class:`FerDataError` naming the file."""
-    import cv2
+    from common.face.media import UnreadableMediaError, decode_image
 
     path = Path(path)
     if not path.is_file():
         raise FerDataError(f"image file not found: {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise FerDataError(f"cannot decode image file (corrupt or not an image): {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_image(np.fromfile(path, dtype=np.uint8), str(path))
+    except UnreadableMediaError:
+        raise FerDataError(f"cannot decode image file (corrupt or not an image): {path}") from None
 
 
 def crop_box(image: np.ndarray, box: Sequence[float], source: Any = "") -> np.ndarray:

@@ -1,6 +1,6 @@
 """Class-order tables of the four FER datasets, the common 7-class space, and the FER+ vote-to-label rules.
 
-Every dataset numbers its expressions differently (spec ``fer-method.md`` §3). Class names here use one vocabulary
+Every dataset numbers its expressions differently (``docs/datasets.md``). Class names here use one vocabulary
 (``angry, disgust, fear, happy, sad, surprise, neutral, contempt``); ``OFFICIAL_NAMES`` keeps each dataset's own
 spelling for display. Cross-dataset evaluation (train on FER2013, test on RAF-DB / AffectNet) maps every label into
 ``COMMON7``, the FER2013 order; ``contempt`` has no counterpart there and is dropped (and counted) by the caller.

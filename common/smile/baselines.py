@@ -1,5 +1,6 @@
-"""Baselines on the same folds (smile-method.md §2.5, §3, §5): MeshSmileNet (deep only), DeepMarkerNet (auxiliary
-D-Marker regression), a D-Marker-only MLP, and the hand-crafted D-Marker + linear SVM / logistic regression.
+"""Baselines on the same folds (``docs/smile-method.md``, "Deep branch, fusions and training"): MeshSmileNet (deep
+only), DeepMarkerNet (auxiliary D-Marker regression), a D-Marker-only MLP, and the hand-crafted D-Marker + linear SVM /
+logistic regression.
 
 Every torch model maps (clip (b, t, 478, 3), dmarker (b, 225)) to logits (b,) and has ``loss(clip, dmarker, label)``.
 The hand-crafted entries are not torch models: :mod:`common.smile.run` calls
@@ -13,7 +14,7 @@ from torch import nn
 
 from common.registry import Registry
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
-from common.smile.dmarker import DMN_TARGET_DIM
+from common.smile.dmarker import DMARKER_DIM, DMN_TARGET_DIM
 
 BASELINES = Registry("smile baseline")
 
@@ -41,7 +42,8 @@ class MeshSmileNet(BinaryModel):
 
     uses_dmarker = False
 
-    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = 225, dropout: float = 0.1, impl: str = "paper"):
+    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = DMARKER_DIM, dropout: float = 0.1,
+                 impl: str = "paper"):
         super().__init__()
         self.backbone = MeshSmileBackbone(backbone)
         self.head = Head(self.backbone.out_dim)
@@ -60,7 +62,8 @@ class DeepMarkerNet(BinaryModel):
     uses_dmarker = False  # as an input; it is the auxiliary target
     alpha, beta = 0.2, 0.8
 
-    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = 225, dropout: float = 0.1, impl: str = "paper"):
+    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = DMARKER_DIM, dropout: float = 0.1,
+                 impl: str = "paper"):
         super().__init__()
         self.target_dim = DMN_TARGET_DIM
         self.backbone = MeshSmileBackbone(backbone)
@@ -88,7 +91,8 @@ class DMarkerMLP(BinaryModel):
 
     uses_clip = False
 
-    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = 225, dropout: float = 0.1, impl: str = "paper"):
+    def __init__(self, backbone: BackboneConfig, dmarker_dim: int = DMARKER_DIM, dropout: float = 0.1,
+                 impl: str = "paper"):
         super().__init__()
         dim = backbone.dim
         self.dmarker_dim = dmarker_dim

@@ -22,9 +22,9 @@ import numpy as np
 
 CLIP_LEN = 16
 N_EVAL_CLIPS = 5
-N_LANDMARKS = 478
 
-# Released min/max of UvA-NEMO x, y, z; the released notebooks use them for every dataset (spec §1.3).
+# Released min/max of UvA-NEMO x, y, z; the released notebooks use them for every dataset
+# (docs/smile-method.md, "Clips and landmark normalisation").
 UVA_LANDMARK_MIN = np.array([0.06372425, 0.05751023, -0.08976112])
 UVA_LANDMARK_MAX = np.array([0.63246971, 1.01475966, 0.14436169])
 # Only Code/BBC/Hadamard-multip.ipynb uses these.

@@ -1,6 +1,6 @@
 """Smile datasets (UvA-NEMO, MMI, SPOS, BBC) in the published landmark format, and the torch clip dataset.
 
-Layout of a dataset root (spec §1.2)::
+Layout of a dataset root (``docs/datasets.md``)::
 
     npy/<video>.mp4.npy (UvA-NEMO) | npy/<video>.npy (others)   one (T, 478, 3) float array per video
     npy/<video>.json                optional sidecar {"fps", "n_frames", "frames_without_face", "width", ...}
@@ -29,10 +29,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from common import io as atomic
+from common.face.topology import N_POINTS
 from common.paths import DATASETS_DIR
 from common.provenance import file_digest, file_identity
 from common.registry import Registry
-from common.smile.clips import (CLIP_LEN, EVAL_WINDOWS, N_EVAL_CLIPS, N_LANDMARKS, eval_window_starts, model_clip,
+from common.smile.clips import (CLIP_LEN, EVAL_WINDOWS, N_EVAL_CLIPS, eval_window_starts, model_clip,
                                 norm_range, train_window_start)
 from common.smile.dmarker import (DMARKER_DIM, FORMULA_REVISION, SCOPES, DMarkerScaler, check_variant, deepmarkernet_target,
                                   video_dmarkers)
@@ -112,8 +113,8 @@ def check_array_header(path: str | Path) -> tuple[int, np.dtype]:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # numpy raises ValueError/EOFError/OSError for damaged headers
         raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__}: {exc})") from exc
-    if arr.ndim != 3 or arr.shape[1:] != (N_LANDMARKS, 3) or arr.shape[0] < 1:
-        raise DataError(f"{path}: shape {arr.shape}, expected (T >= 1, {N_LANDMARKS}, 3)")
+    if arr.ndim != 3 or arr.shape[1:] != (N_POINTS, 3) or arr.shape[0] < 1:
+        raise DataError(f"{path}: shape {arr.shape}, expected (T >= 1, {N_POINTS}, 3)")
     if arr.dtype.kind != "f":
         raise DataError(f"{path}: dtype {arr.dtype}, expected a floating type")
     return int(arr.shape[0]), arr.dtype

@@ -1,4 +1,5 @@
-"""The D-Marker: 25 dynamics features x [onset, apex, offset] x [eyes, cheeks, lips] = 225 (spec §2).
+"""The D-Marker: 25 dynamics features x [onset, apex, offset] x [eyes, cheeks, lips] = 225
+(``docs/smile-method.md``, "D-Marker").
 
 Landmarks (RPT Table 1, MediaPipe index): p1=33, p2=159, p3=133 (right eye corner / upper lid / corner),
 p4=362, p5=386, p6=263 (left eye), p7=50, p8=280 (cheeks), p9=1 (nose tip), p10=62, p11=308 (lip corners).
@@ -22,7 +23,7 @@ Variant ``paper`` (RPT §3.2, Eqs. 5-7; Dibeklioglu et al.):
     ~9 % of the eye width beside that vertical, an offset of the mesh, not lid motion. Measured in the plane, D_eye
     passes through 0 continuously as the lid crosses the corner line.
 
-Variant ``released`` (the FUS ``extract_dmarker_features`` cell, spec §2.3):
+Variant ``released`` (the FUS ``extract_dmarker_features`` cell; ``docs/smile-method.md``, "Released variant"):
     2-D (x, y) of the min-max normalised clip (UvA constants unless given), signals measured in float32 as the
     release does; a clip shorter than L is zero-padded after normalisation and its padded frames count as real
     frames of zeros (the signal drops to 0 there, usually joining the offset);
@@ -54,6 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.face.topology import DMARKER_POINTS, N_POINTS
 from common.smile.clips import CLIP_LEN, UVA_LANDMARK_MAX, UVA_LANDMARK_MIN, all_windows
 
 DMARKER_DIM = 225
@@ -74,7 +76,8 @@ FEATURES = (
     "mean_acceleration_inc", "mean_acceleration_dec", "net_amplitude_duration_ratio", "left_right_difference",
 )
 # MediaPipe indices of p1..p11 (RPT Table 1).
-LANDMARK_INDICES = np.array([33, 159, 133, 362, 386, 263, 50, 280, 1, 62, 308])
+LANDMARK_INDICES = np.array(DMARKER_POINTS)  # the 11 mesh points the D-Marker reads
+N_SELECTED = len(LANDMARK_INDICES)
 _CHUNK = 1024  # clips per vectorised block: bounds temporary memory and keeps temporaries cache-sized
 
 
@@ -285,9 +288,10 @@ def _phase_features(sig, left, right, masks, variant: str, omega: np.ndarray) ->
 
 def _prepare(points: np.ndarray, lengths, variant: str, fps):
     points = np.asarray(points)
-    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (11, 478):
-        raise ValueError(f"expected clips of shape (N, L, 478, 3) (or (N, L, 11, 3)), got {points.shape}")
-    if points.shape[-2] == 478:
+    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (N_SELECTED, N_POINTS):
+        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), "
+                         f"got {points.shape}")
+    if points.shape[-2] == N_POINTS:
         points = points[:, :, LANDMARK_INDICES]
     n_clips, clip_len = points.shape[:2]
     if clip_len < 1:
@@ -352,7 +356,7 @@ def dmarker(seq: np.ndarray, variant: str = "paper", fps=None, aspect: float = 1
     """D-Marker of one sequence (T, 478, 3) -> (225,) float32."""
     seq = np.asarray(seq)
     if seq.ndim != 3:
-        raise ValueError(f"expected a sequence of shape (T, 478, 3), got {seq.shape}")
+        raise ValueError(f"expected a sequence of shape (T, {N_POINTS}, 3), got {seq.shape}")
     return dmarker_batch(seq[None], variant, fps, None, aspect, norm_range)[0]
 
 
@@ -623,11 +627,12 @@ def deepmarkernet_target(clips: np.ndarray) -> np.ndarray:
     normalisation exactly as the model sees them (padded frames are part of the clip, as released).
     """
     points = np.asarray(clips)
-    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (11, 478):
-        raise ValueError(f"expected clips of shape (N, L, 478, 3) (or (N, L, 11, 3)), got {points.shape}")
+    if points.ndim != 4 or points.shape[-1] != 3 or points.shape[-2] not in (N_SELECTED, N_POINTS):
+        raise ValueError(f"expected clips of shape (N, L, {N_POINTS}, 3) (or (N, L, {N_SELECTED}, 3)), "
+                         f"got {points.shape}")
     if points.shape[1] < 1:
         raise ValueError("clips need at least one frame")
-    if points.shape[-2] == 478:
+    if points.shape[-2] == N_POINTS:
         points = points[:, :, LANDMARK_INDICES]
     if not np.isfinite(points).all():
         bad = np.argwhere(~np.isfinite(points))[0]

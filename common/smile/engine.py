@@ -1,8 +1,9 @@
 """The smile study's part of the training engine: the loss of one batch, per-video evaluation, epoch ranking.
 
 :data:`TASK` plugs these into :func:`common.engine.fit`. Evaluation averages the sigmoid outputs of each video's
-``n_eval_clips`` windows (spec §5). Everything is deterministic on CPU for a fixed seed: windows come from
-(seed, epoch, index), shuffling from a seeded generator, initialisation and dropout from the seeded global stream.
+``n_eval_clips`` windows (``docs/smile-method.md``, "Deep branch, fusions and training"). Everything is deterministic
+on CPU for a fixed seed: windows come from (seed, epoch, index), shuffling from a seeded generator, initialisation and
+dropout from the seeded global stream.
 """
 from __future__ import annotations
 

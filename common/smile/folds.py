@@ -1,9 +1,9 @@
 """Cross-validation folds of the smile datasets: read the published fold files, or generate subject-independent ones.
 
-Published format (spec §1.2): ``labels/<k>/train.json`` and ``labels/<k>/test.json``, each a flat JSON dict
-``{video: 1 spontaneous | 0 posed}``, k = 1..K. Folds are returned in *numeric* order of k. The released code picks
-``sorted(os.listdir("labels"))[fold]``, a string sort, so its "fold 1" (index 1) is ``labels/10`` on the 10-fold
-datasets; ``Fold.k`` here is always the folder's number.
+Published format (``docs/datasets.md``, "Smile datasets"): ``labels/<k>/train.json`` and ``labels/<k>/test.json``,
+each a flat JSON dict ``{video: 1 spontaneous | 0 posed}``, k = 1..K. Folds are returned in *numeric* order of k.
+The released code picks ``sorted(os.listdir("labels"))[fold]``, a string sort, so its "fold 1" (index 1) is
+``labels/10`` on the 10-fold datasets; ``Fold.k`` here is always the folder's number.
 
 Subjects (for subject independence): UvA-NEMO = the ``NNN_`` prefix; SPOS = the name between the class word and the
 take number (``posed_tomas-37`` -> ``tomas``); BBC = one subject per video; MMI = a session -> subject table

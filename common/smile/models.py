@@ -16,12 +16,11 @@ from torch import nn
 from common.registry import UnknownNameError
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
 from common.smile.baselines import BASELINES, BinaryModel, Head
-from common.smile.dmarker import DMN_TARGET_DIM
-from common.smile.fusions import FUSIONS, IMPLS
+from common.smile.dmarker import DMARKER_DIM, DMN_TARGET_DIM
+from common.smile.fusions import FUSIONS, check_impl
 
 BACKBONES = {"meshsmilenet": "the released MeshSmileNet deep branch (CurveNet encoder + spatial/temporal transformers)"}
 BACKBONE_SIZES = ("paper", "demo")
-DMARKER_DIM = 225
 
 
 class FusionNet(BinaryModel):
@@ -79,9 +78,7 @@ def backbone_config(cfg: Mapping[str, Any]) -> BackboneConfig:
 
 def model_spec(cfg: Mapping[str, Any]) -> dict[str, Any]:
     variant = check_variant(cfg["variant"])
-    impl = cfg.get("fusion_impl", "paper")
-    if impl not in IMPLS:
-        raise ValueError(f"unknown fusion_impl {impl!r}; accepted: {', '.join(IMPLS)}")
+    impl = check_impl(cfg.get("fusion_impl", "paper"))
     return {"variant": variant, "fusion_impl": impl, "backbone": backbone_config(cfg).to_dict(),
             "dmarker_dim": int(cfg.get("dmarker_dim", DMN_TARGET_DIM if variant == "deepmarkernet" else DMARKER_DIM)),
             "dropout": float(cfg.get("dropout", 0.1))}

@@ -32,7 +32,6 @@ from common.smile.folds import order_folds
 from common.smile.study import RELEASED_LABEL
 from common.smile.models import BASELINES, build_from_spec, count_parameters, is_handcrafted, model_spec
 
-SELECTIONS = ("val", "test", "last")
 PAPER_PARAM_REDUCTION_CLAIM = 0.26  # README/ABS: "26.0% parameter reduction vs DeepMarkerNet"
 
 

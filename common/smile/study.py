@@ -3,7 +3,8 @@
 Every parameter is a str / int / float / bool, validated before anything runs. Two independent switches:
 
 * ``profile`` (size): ``demo`` = generated data, a reduced backbone and a few epochs (CPU seconds per fold, numbers
-  are SYNTHETIC); ``paper`` = the published sizes and training schedule (smile-method.md §3, §5).
+  are SYNTHETIC); ``paper`` = the published sizes and training schedule (``docs/smile-method.md``, "Deep branch,
+  fusions and training").
 * ``protocol`` (evaluation): ``paper`` (default) = honest, the epoch is chosen on a subject-independent validation
   split and never on the test fold; ``released`` = what the authors' released notebooks do, filled in one go
   (:func:`released_settings`): epoch chosen on the test fold with the whole training fold trained on, 5 test windows
@@ -25,9 +26,9 @@ from typing import Any
 
 from common.config import STUDIES, ConfigError, Param, StudySpec, base_params, non_negative, positive, unit_interval
 from common.engine_params import engine_params
+from common.smile.choices import FUSION_IMPLS, SELECTIONS
 
 SMILE_DATASET_NAMES = ("UvA-NEMO", "MMI", "SPOS", "BBC")
-SELECTIONS = ("val", "test", "last")
 PROTOCOLS = ("paper", "released")
 # What a released-protocol result is called in every table and figure.
 RELEASED_LABEL = "as released (test-fold selection)"
@@ -105,7 +106,7 @@ SMILE.add(
     Param("selection", str, None, "reported / checkpointed epoch: val (subject-independent validation split), test "
           "(released: best epoch on the test fold, optimistic), last; all three are recorded", choices=SELECTIONS),
     Param("fusion_impl", str, None, "paper (corrected) or released (as the FUS notebooks, incl. single-key attention "
-          "and the dim-8 bilinear backbone)", choices=("paper", "released")),
+          "and the dim-8 bilinear backbone)", choices=FUSION_IMPLS),
     Param("dmarker_variant", str, None, "D-Marker formulas: paper (RPT) or released (FUS code, measured on the "
           "normalised clip in float32; padded frames of short videos count as frames)", choices=("paper", "released")),
     Param("dmarker_scope", str, None, "one D-Marker per video or per 16-frame clip (released)",
@@ -164,7 +165,8 @@ SMILE.profiles = {
     "demo": {**_SHARED, "epochs": 3, "backbone_size": "demo", "n_points": 32, "knn_k": 6, "model_dim": 24,
              "n_tokens": 4, "spatial_depth": 2, "temporal_depth": 1, "clip_len": 8, "n_eval_clips": 2, "lr": 3e-3,
              "lr_step_epoch": 0, "lr_gamma": 0.1},
-    # Published: spec §3 sizes, AdamW 5e-4, 300 epochs, step at 299, batch 16, 5 test windows.
+    # Published: the paper's sizes and schedule (docs/smile-method.md): AdamW 5e-4, 300 epochs, step at 299, batch 16,
+    # 5 test windows.
     "paper": {**_SHARED, "epochs": 300, "backbone_size": "paper", "n_points": 478, "knn_k": 20, "model_dim": 256,
               "n_tokens": 32, "spatial_depth": 6, "temporal_depth": 3, "n_eval_clips": 5, "lr": 5e-4,
               "lr_step_epoch": 299, "lr_gamma": 0.1},

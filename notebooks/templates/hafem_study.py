@@ -14,7 +14,7 @@
 # # HAFEM on {{dataset}}
 #
 # EfficientNet backbone + CBAM + transformer over a 7×7 token grid, trained with the compound loss
-# 0.60·CE + 0.25·center + 0.15·distribution-aware label smoothing (HAFEM, `../shared/seeds/hafem-paper.md`).
+# 0.60·CE + 0.25·center + 0.15·distribution-aware label smoothing (HAFEM: Chatterjee, JAIMLNN 6(1), 2026).
 # Every seed in `seeds` gets its own run folder under `results/raw/hafem/<profile>/{{dataset}}/hafem/`, with test
 # metrics of the validation-selected model (never selected on test), per-sample predictions, the confusion matrix
 # and a checkpoint. On FER2013 only (as in the paper) the notebook also runs the ablation ladder, the timm Table-3

@@ -8,7 +8,8 @@ import numpy as np
 
 
 def test_smile_video_face_in_every_frame_and_phases(demo_root):
-    from datasets.demo.faces import FaceMesher
+    from common.face import FaceMesh
+    from common.face.topology import MOUTH_CORNERS
 
     folder = demo_root / "smile-video"
     truth = json.loads((folder / "smile.json").read_text())
@@ -17,16 +18,16 @@ def test_smile_video_face_in_every_frame_and_phases(demo_root):
     assert [phases[k] for k in ("neutral_start", "onset", "apex", "offset", "neutral_end")] == sorted(phases.values())
     cap = cv2.VideoCapture(str(folder / "smile.mp4"))
     assert cap.get(cv2.CAP_PROP_FPS) == 25
-    mesher = FaceMesher()
+    mesher = FaceMesh(tracking=False, min_detection_confidence=0.3)
     widths = []
     try:
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
-            meshes = mesher(frame[:, :, ::-1])
+            meshes = mesher.pixels(frame[:, :, ::-1])
             assert meshes, f"no face found in frame {len(widths)}"
-            widths.append(np.linalg.norm(meshes[0][61, :2] - meshes[0][291, :2]))
+            widths.append(np.linalg.norm(meshes[0][MOUTH_CORNERS[0], :2] - meshes[0][MOUTH_CORNERS[1], :2]))
     finally:
         mesher.close()
         cap.release()

@@ -1,4 +1,5 @@
-"""The 15 fusion strategies of HadaSmileNet (smile-method.md §4), registered by name in :data:`FUSIONS`.
+"""The 15 fusion strategies of HadaSmileNet (``docs/smile-method.md``; RPT Table 4), registered by name in
+:data:`FUSIONS`.
 
 Every fusion maps the deep vector h (b, d), the D-Marker (b, 225) and the deep per-frame tokens (b, t, d) to a fused
 vector (b, d) that the shared head LN -> Linear(d, 1) classifies. ``impl="paper"`` follows the paper (RPT) where it
@@ -15,10 +16,17 @@ import torch
 from torch import nn
 
 from common.registry import Registry
+from common.smile.dmarker import DMARKER_DIM
+from common.smile.choices import FUSION_IMPLS as IMPLS
 
 FUSIONS = Registry("fusion")
-IMPLS = ("paper", "released")
-DMARKER_DIM = 225
+
+
+def check_impl(impl: str) -> str:
+    """``impl`` if it names a fusion form (:data:`IMPLS`), else a ValueError listing them."""
+    if impl not in IMPLS:
+        raise ValueError(f"unknown fusion_impl {impl!r}; accepted: {', '.join(IMPLS)}")
+    return impl
 
 
 def mlp2(dim: int, dropout: float = 0.1) -> nn.Sequential:
@@ -34,8 +42,7 @@ class Fusion(nn.Module):
     def __init__(self, dim: int, dmarker_dim: int = DMARKER_DIM, impl: str = "paper", dropout: float = 0.1,
                  project_h: bool = True):
         super().__init__()
-        if impl not in IMPLS:
-            raise ValueError(f"unknown fusion impl {impl!r}; accepted: {', '.join(IMPLS)}")
+        check_impl(impl)
         self.dim, self.dmarker_dim, self.impl = dim, dmarker_dim, impl
         self.proj_d = nn.Linear(dmarker_dim, dim)
         self.proj_h = nn.Linear(dim, dim) if project_h else None

@@ -5,7 +5,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from common.smile.fusions import FUSIONS, Fusion
+from common.smile.fusions import DMARKER_DIM, FUSIONS, Fusion
 
 
 @FUSIONS.register("additive", paper_name="AdditiveFusion", rpt=3, differs=False)
@@ -14,7 +14,7 @@ class Additive(Fusion):
     F = alpha_1 h'' + alpha_2 d'', then LN - Linear(d, 2d) - ReLU - Drop - Linear(2d, d) - ReLU.
     """
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout)
         self.norm_h, self.norm_d = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.drop = nn.Dropout(dropout)

@@ -1,6 +1,6 @@
 """Attention (RPT #5), multi-head attention (#6), cross-attention (#7), multi-head cross-attention (#8).
 
-Released defect (spec §4, verified from the code): every query attends over ONE key, so softmax(.) = 1 and the
+Released defect (read from the released FUS notebooks): every query attends over ONE key, so softmax(.) = 1 and the
 output is W_V d' (times W_O) whatever h is -- the deep branch gets no gradient. ``impl="released"`` keeps that
 behaviour on purpose; ``impl="paper"`` is the corrected form, attending over several tokens:
 - deep tokens: the backbone's per-frame tokens (b, t, d) (through W_x for the single-head forms);
@@ -14,7 +14,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from common.smile.fusions import FUSIONS, Fusion, mlp2
+from common.smile.fusions import DMARKER_DIM, FUSIONS, Fusion, mlp2
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
@@ -50,7 +50,7 @@ class _Attention(Fusion):
     uses_frames = True
     heads, query_raw_h, post_mlp, cross = 1, False, True, False
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout, project_h=not self.query_raw_h)
         bias = self.heads == 1  # the multi-head released code has q/k/v without bias
         self.q, self.k, self.v = (nn.Linear(dim, dim, bias=bias) for _ in range(3))

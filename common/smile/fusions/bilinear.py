@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from common.smile.fusions import FUSIONS, Fusion, mlp2
+from common.smile.fusions import DMARKER_DIM, FUSIONS, Fusion, mlp2
 
 
 class _Bilinear(Fusion):
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1, with_hadamard=False, factorized=False):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1, with_hadamard=False, factorized=False):
         super().__init__(dim, dmarker_dim, impl, dropout)
         self.with_hadamard, self.factorized = with_hadamard, factorized
         if factorized:  # P_1, P_2: d -> 2d, W_o: 2d -> d
@@ -47,7 +47,7 @@ class Bilinear(_Bilinear):
 class BilinearHadamard(_Bilinear):
     """F = ReLU(W_c (Bil(h', d') + h' * d')),  then LN + MLP2."""
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout, with_hadamard=True)
 
 
@@ -56,7 +56,7 @@ class BilinearHadamard(_Bilinear):
 class FactorizedBilinear(_Bilinear):
     """F = W_o [(P_1 h' + b_1) * (P_2 d' + b_2)]  (hidden 2d),  then LN + MLP2."""
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout, factorized=True)
 
 
@@ -65,5 +65,5 @@ class FactorizedBilinear(_Bilinear):
 class FactorizedBilinearHadamard(_Bilinear):
     """F = ReLU(W_c (FBP(h', d') + h' * d')),  then LN + MLP2."""
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout, with_hadamard=True, factorized=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from common.smile.fusions import FUSIONS, Fusion, mlp2
+from common.smile.fusions import DMARKER_DIM, FUSIONS, Fusion, mlp2
 
 
 @FUSIONS.register("concat", paper_name="concatenation", rpt=1, differs=True)
@@ -16,7 +16,7 @@ class Concat(Fusion):
     LayerNorm - ReLU - Dropout (our reading of that sentence).
     """
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout, project_h=False)
         if impl == "released":
             self.mlp = nn.Sequential(nn.Linear(2 * dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim),
@@ -37,7 +37,7 @@ class Concat(Fusion):
 class GatedConcat(Fusion):
     """g = sigmoid(W_g [h ; d']),  F = MLP2(g * h + (1 - g) * d')."""
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout, project_h=False)
         self.gate = nn.Linear(2 * dim, dim)
         self.mlp = mlp2(dim, dropout)

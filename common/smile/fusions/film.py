@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from common.smile.fusions import FUSIONS, Fusion, mlp2
+from common.smile.fusions import DMARKER_DIM, FUSIONS, Fusion, mlp2
 
 
 @FUSIONS.register("film", paper_name="FiLM only", rpt=9, differs=True)
@@ -13,7 +13,7 @@ class FiLM(Fusion):
     released: F = MLP2(gamma * h' + beta);   paper (RPT): F = MLP2(gamma * LN(h') + beta).
     """
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout)
         self.film = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, 2 * dim), nn.ReLU())
         self.norm = nn.LayerNorm(dim) if impl == "paper" else nn.Identity()
@@ -31,7 +31,7 @@ class FiLMHadamard(Fusion):
     F = MLP2(gamma * LN(h') + beta + h' * d').
     """
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout)
         self.film = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, 2 * dim))
         self.norm = nn.LayerNorm(dim)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from common.smile.fusions import FUSIONS, Fusion, mlp2
+from common.smile.fusions import DMARKER_DIM, FUSIONS, Fusion, mlp2
 
 
 @FUSIONS.register("hadamard", paper_name="Hadamard-multip", rpt=4, differs=False)
 class Hadamard(Fusion):
     """F = MLP2(h' * d'),  h' = W_x h + b,  d' = W_d d + b.  The fusion itself has no parameters."""
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout)
         self.mlp = mlp2(dim, dropout)
 
@@ -24,7 +24,7 @@ class Hadamard(Fusion):
 class HadamardGatedConcat(Fusion):
     """g = sigmoid(W_g [h ; d']),  F = MLP2(h' * d' + g * h + (1 - g) * d')."""
 
-    def __init__(self, dim, dmarker_dim=225, impl="paper", dropout=0.1):
+    def __init__(self, dim, dmarker_dim=DMARKER_DIM, impl="paper", dropout=0.1):
         super().__init__(dim, dmarker_dim, impl, dropout)
         self.gate = nn.Linear(2 * dim, dim)
         self.mlp = mlp2(dim, dropout)
