@@ -350,7 +350,8 @@ def smile_optimism(res: Results, profile: str) -> Table:
     t = Table("smile_optimism", "Smile: optimism of selecting the epoch on the test fold", profile, cols, [],
               caption=("Accuracy (%) of the same runs with the epoch chosen on the validation split vs on the test "
                        "fold (the released code's rule). Optimism = test-selected − validation-selected, paired by fold."),
-              notes=["The paper's numbers were selected on the test fold (smile-method.md §5, §7)."])
+              notes=["The paper's numbers were selected on the test fold: the released notebooks keep the epoch with the "
+                     "best test-fold accuracy (docs/smile-method.md)."])
     for d in pc.SMILE_DATASETS:
         for v in smile_variants(res, profile):
             val = scores(res, "smile", profile, d, v, selection="val")
@@ -525,7 +526,7 @@ def hafem_datasets(res: Results, profile: str) -> Table:
     t = Table("hafem_datasets", "HAFEM: accuracy (%) per dataset, claims and published state of the art", profile,
               cols, [], caption=(f"Mean ± sd over seeds; percentile bootstrap over test images (2000 resamples). "
                                  f"Paper: {pc.HAFEM_DATASET_CLAIMS_SOURCE}. Context: best published single models "
-                                 "(fer-method.md §1.1)."))
+                                 "(LHC-Net, arXiv:2111.07224; POSTER++, arXiv:2301.12149; DDAMFN++)."))
     for d in pc.FER_DATASETS:
         acc = scores(res, "hafem", profile, d, "hafem", "accuracy")
         f1 = scores(res, "hafem", profile, d, "hafem", "f1_macro")
