@@ -24,8 +24,10 @@ setup: $(VENV)/.installed
 notebooks: setup
 	$(PY) -m common.notebooks
 
+# every demo notebook, then BBC Hadamard once more under protocol=released (labelled "as released" in the tables)
 batch: notebooks
 	$(PY) -m common.batch --study all --profile demo -j $(JOBS)
+	$(PY) -m common.batch --study smile --dataset BBC --variant hadamard --protocol released --profile demo
 
 stats: setup
 	$(PY) statistical_analysis/run_tests.py
