@@ -331,7 +331,7 @@ def plot_curves(run: StudyRun, max_folds: int = 12):
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False, dpi=72)
     for ax, (k, c) in zip(axes.flat, curves.items()):
         ax.plot(c["epoch"], c["train_loss"], label="train loss")
-        if any(v is not None for v in c["val_accuracy"]):
+        if any(v is not None for v in c.get("val_accuracy", ())):  # no validation split: released protocol
             ax.plot(c["epoch"], c["val_accuracy"], label="val acc")
         ax.plot(c["epoch"], c["test_accuracy"], label="test acc", linestyle=":")
         ax.set_title(f"fold {k}", fontsize=9)

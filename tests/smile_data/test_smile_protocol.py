@@ -226,3 +226,7 @@ def test_a_released_run_end_to_end(bbc, tmp_path):
     assert {r["selection"] for r in rows} == {"test", "last", ""}  # no validation split
     n_train = {int(r["n_train"]) for r in rows}
     assert n_train == {len(bbc.fold(1).train)}  # the whole training fold trained on
+    from common.smile.run import plot_curves
+
+    fig = plot_curves(run)  # what the notebook draws next: curves without a validation split
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["train loss", "test acc"]
