@@ -203,7 +203,8 @@ def _fetch_timm(backbone: nn.Module, full: str) -> str:
         raise WeightsUnavailableError(f"pretrained='timm:{full}': the weights are not on this machine and downloads "
                                       f"are off (HF_HUB_OFFLINE=1): {place}")
     try:
-        source = timm.create_model(full, pretrained=True, num_classes=0, global_pool="")
+        # only for an explicit pretrained='timm:<tag>' request, refused at once above when offline
+        source = timm.create_model(full, pretrained=True, num_classes=0, global_pool="")  # offline-ok
     except Exception as exc:  # noqa: BLE001 - network / hub errors come in many kinds
         raise WeightsUnavailableError(f"pretrained='timm:{full}': timm could not fetch the weights "
                                       f"({exc.__class__.__name__}: {exc}); {place}") from exc

@@ -2,7 +2,7 @@
 the release's Hadamard model and the dim-8 (Factorized_Bilinear_Pooling) backbone, their state dicts loaded through
 :mod:`common.smile.release_weights`. Discrete choices (k-NN, start points and their order, every walk step) are
 compared exactly and first; floats isolated layer by layer (atol 2e-5) and end to end (1e-4; probabilities 1e-5).
-Skipped when the fixtures (beside the checkout) are absent."""
+Skipped when the fixtures (``../shared/fixtures/release-meshsmilenet`` beside the checkout) are absent."""
 import pytest
 import torch
 from einops import rearrange
