@@ -24,6 +24,13 @@ STRIP_HEIGHT = 180      # pixel height of each face crop in the strip
 STRIP_MARGIN = 0.18     # crop margin around the landmarks, as a fraction of their extent
 
 
+def _empty_panel(ax, text: str, duration: float) -> None:
+    """A timeline panel whose model did not run: the reason in its middle, the shared time axis kept."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_yticks([])
+    ax.set_xlim(0, duration)
+
+
 def _signal_points() -> dict[str, tuple[int, ...]]:
     from common.face import topology as T
 
@@ -189,9 +196,7 @@ def _draw_video(analysis):
                      fontsize=11, fontweight="bold")
         ax.set_xlim(0, duration)
     else:
-        ax.text(0.5, 0.5, "no smile decision (model not run)", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
-        ax.set_xlim(0, duration)
+        _empty_panel(ax, "no smile decision (model not run)", duration)
     ax.set_xlabel("time (s)")
 
     ax = fig.add_subplot(grid[3])
@@ -208,9 +213,7 @@ def _draw_video(analysis):
         ax.set_title(f"expression per sampled frame (mean top: {expr['top']})", fontsize=10)
         ax.set_xlim(0, duration)
     else:
-        ax.text(0.5, 0.5, "no expression model run", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
-        ax.set_xlim(0, duration)
+        _empty_panel(ax, "no expression model run", duration)
     ax.set_xlabel("time (s)")
     return fig
 
