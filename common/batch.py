@@ -285,10 +285,21 @@ def _kernel_environment(jobs: int) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
+def longest_first(runs: list[Run]) -> list[Run]:
+    """The runs ordered by their study's ``run_weight``, heaviest first (stable): with ``-j 2`` the longest notebook
+    then runs beside the many short ones instead of after them."""
+    def weight(run: Run) -> float:
+        spec = get_study(run.study)
+        return spec.run_weight(dict(run.params)) if spec.run_weight else 1.0
+
+    return sorted(runs, key=weight, reverse=True)
+
+
 def run_local(runs: list[Run], jobs: int, timeout: int | None, progress: bool = True,
               force: bool = False) -> list[Outcome]:
     from tqdm.auto import tqdm
 
+    runs = longest_first(runs)
     outcomes: list[Outcome] = []
     bar = tqdm(total=len(runs), desc="notebooks", unit="run", disable=not progress)
     with ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -88,6 +88,9 @@ class StudySpec:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Called with the resolved dict; returns an error string for cross-parameter problems, or None.
     cross_check: Callable[[Mapping[str, Any]], str | None] | None = None
+    # Called with the resolved dict; a rough relative run time, so a parallel batch starts its longest notebooks
+    # first (the order changes no result). None: all runs weigh the same.
+    run_weight: Callable[[Mapping[str, Any]], float] | None = None
 
     def add(self, *params: Param) -> "StudySpec":
         for p in params:

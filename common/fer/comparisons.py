@@ -49,6 +49,11 @@ def comparisons_enabled(cfg: Mapping[str, Any]) -> bool:
     return cfg["comparisons"] == "all" or (cfg["comparisons"] == "auto" and cfg["dataset"] == COMPARISON_DATASET)
 
 
+def compares_in_seed(cfg: Mapping[str, Any], seed: int) -> bool:
+    """Whether seed ``seed`` of the notebook configured by ``cfg`` trains the comparisons (``comparison_seeds``)."""
+    return comparisons_enabled(cfg) and (cfg["comparison_seeds"] == "all" or seed == cfg["seed"])
+
+
 def run_ablation(writer: RunWriter, cfg: Mapping[str, Any], data: FerData, seed: int, loaders,
                  main_metrics: Mapping[str, float], main: Trained,
                  state_dir: Path | None = None) -> dict[str, dict[str, float]]:

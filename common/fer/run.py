@@ -5,10 +5,11 @@ seed. The notebook's own ``seed`` comes last: when its ``run.json`` is complete,
 
 Per seed: the full model (val-selected checkpoint, test metrics, predictions, confusion matrix, curves); on FER2013
 only, as in the paper, the ablation ladder, the timm Table-3 baselines and the zero-shot tests on RAF-DB / AffectNet
-(:mod:`common.fer.comparisons`). In the notebook's own seed: the optuna search of the loss weights and lr (validation
-only), Grad-CAM / SHAP and the model's batch-1 speed. The test split is used for reporting only, never for selection.
-Every trained variant keeps a resumable training state under ``<run>/state/`` until its run is complete, so a killed
-or preempted notebook started again continues where it stopped. Data: :mod:`common.fer.data`; training:
+(:mod:`common.fer.comparisons`; with ``comparison_seeds='own'`` only in the notebook's seed). In the notebook's own
+seed: the optuna search of the loss weights and lr (validation only), Grad-CAM / SHAP and the model's batch-1 speed.
+The test split is used for reporting only, never for selection. Every trained variant keeps a resumable training
+state under ``<run>/state/`` until its run is complete, so a killed or preempted notebook started again continues
+where it stopped. Data: :mod:`common.fer.data`; training:
 :mod:`common.fer.training`; tables and figures: :mod:`common.fer.figures`.
 """
 from __future__ import annotations
@@ -22,8 +23,8 @@ import torch
 
 from common import engine
 from common.fer import explain, finetune, loss_weights, speed, tuning
-from common.fer.comparisons import (ablation_ladder, baseline_names, comparisons_enabled, run_ablation,
-                                    run_baselines, run_zeroshot)
+from common.fer.comparisons import (ablation_ladder, baseline_names, compares_in_seed, comparisons_enabled,
+                                    run_ablation, run_baselines, run_zeroshot)
 from common.fer.data import FerData, generated_data, load_data, make_loaders
 from common.fer.model import MODELS, NOT_REBUILDABLE
 from common.fer.study import FINETUNE_DATASET, HAFEM, parse_seeds
@@ -83,7 +84,7 @@ def run_seed(cfg: Mapping[str, Any], seed: int, data: FerData | None = None, roo
     metrics = record_evaluation(writer, scfg, data, main, loaders[2])
     save_model(writer, scfg, data, main)
     comparisons: dict[str, Any] = {}
-    if comparisons_enabled(scfg):
+    if compares_in_seed(cfg, seed):
         comparisons["ablation"] = run_ablation(writer, scfg, data, seed, loaders, metrics, main, states)
         comparisons["baselines"] = run_baselines(writer, scfg, data, seed, loaders, states)
         comparisons["zeroshot"] = run_zeroshot(writer, scfg, data, main)
@@ -107,11 +108,12 @@ def finish_run(writer: RunWriter, cfg: Mapping[str, Any], data: FerData, outcome
     extra["cbam_placement"] = {"placement": cfg["cbam_placement"], "stages": cfg["cbam_stages"],
                                "params_total": count_parameters(outcome.trained.model)}
     weights = {}
-    for name in [MAIN_VARIANT] + (list(baseline_names(cfg)) if comparisons_enabled(cfg) else []):
+    compared = "ablation" in outcome.comparisons
+    for name in [MAIN_VARIANT] + (list(baseline_names(cfg)) if compared else []):
         weights[name] = MODELS.info(name).get("paper_name", name)
     folder = writer.finish(data_reports=data.reports, classes=list(data.classes),
                            ablation=[{"label": r["label"], "cbam": r["cbam"]} for r in ablation_ladder(cfg)]
-                           if comparisons_enabled(cfg) else [],
+                           if compared else [],
                            baselines_not_rebuildable=NOT_REBUILDABLE, paper_names=weights, epochs_1_based=True,
                            synthetic_data=generated_data(cfg["dataset"], cfg, cfg["data_root"]), **extra)
     engine.discard_states(folder / "state")

@@ -32,13 +32,19 @@ def test_run_study_writes_per_seed_rows_and_complete_runs(tiny_fer2013, tmp_path
     cfg = tiny_cfg(tiny_fer2013)
     outcomes = run.run_study(cfg, root=tmp_path)
     assert [o.seed for o in outcomes] == [1, 0]  # the notebook's own seed last
+    assert cfg["comparison_seeds"] == "own"  # the demo trains the comparisons in the notebook's seed only
     for o in outcomes:
         assert is_complete(o.folder)
         rows = read_rows(o.folder)
         assert {r["seed"] for r in rows} == {str(o.seed)}
         variants = {r["variant"] for r in rows}
-        assert "hafem" in variants and len([v for v in variants if v.startswith("ablation")]) == 5
-        assert {"resnet18", "vit_tiny_patch16_224", "efficientnet_b0", "swin_demo"} <= variants
+        ablation = json.loads((o.folder / "run.json").read_text())["ablation"]
+        if o.seed == cfg["seed"]:
+            assert "hafem" in variants and len([v for v in variants if v.startswith("ablation")]) == 5
+            assert {"resnet18", "vit_tiny_patch16_224", "efficientnet_b0", "swin_demo"} <= variants
+            assert len(ablation) == 5
+        else:
+            assert variants == {"hafem"} and ablation == []
         metrics = {r["metric"] for r in rows if r["variant"] == "hafem"}
         assert {"accuracy", "precision_macro", "recall_macro", "f1_macro", "auc_ovr", "f1/happy"} <= metrics
         assert all(r["selection"] == "val" for r in rows if r["metric"] == "accuracy")
@@ -73,6 +79,16 @@ def test_run_study_writes_per_seed_rows_and_complete_runs(tiny_fer2013, tmp_path
     proba, y = predict_proba(model, test)
     assert y.tolist() == pred["y_true"]
     assert np.allclose(proba, np.asarray(pred["proba"]), atol=1e-5)
+
+
+def test_comparison_seeds_choose_which_seeds_train_the_comparisons():
+    own, every = SPEC.resolve({"seed": 2}), SPEC.resolve({"seed": 2, "comparison_seeds": "all"})
+    assert [comparisons.compares_in_seed(own, s) for s in (0, 1, 2)] == [False, False, True]
+    assert [comparisons.compares_in_seed(every, s) for s in (0, 1, 2)] == [True, True, True]
+    assert not comparisons.compares_in_seed(SPEC.resolve({"dataset": "RAF-DB", "seed": 2}), 2)  # FER2013 only
+    assert SPEC.resolve({"profile": "paper"})["comparison_seeds"] == "all"
+    with pytest.raises(ConfigError, match="comparison_seeds"):
+        SPEC.resolve({"comparison_seeds": "some"})
 
 
 def test_same_seed_same_result(tiny_fer2013, tmp_path):

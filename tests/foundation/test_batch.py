@@ -69,6 +69,15 @@ def test_dry_run_expands_the_whole_grid(tmp_path, capsys):
     assert not (tmp_path / "raw").exists()
 
 
+def test_the_longest_notebooks_start_first():
+    runs = batch.expand(["smile", "hafem"], None, None, "demo", [0], [])
+    ordered = batch.longest_first(runs)
+    assert ordered[0].label == "hafem/FER2013/hafem/seed0"  # the FER2013 comparisons: the one long notebook
+    assert {r.study for r in ordered[:4]} == {"hafem"}
+    assert [r for r in ordered if r.study == "smile"] == [r for r in runs if r.study == "smile"]  # stable
+    assert sorted(ordered, key=lambda r: r.label) == sorted(runs, key=lambda r: r.label)
+
+
 @pytest.mark.slow
 def test_killed_batch_resumes_without_duplicated_or_truncated_rows(tmp_path, demo_bbc):
     variants = ["--variant", "dmarker_logreg", "dmarker_svm", "dmarker_mlp"]
