@@ -4,7 +4,7 @@ import torch
 
 from common.fer import speed
 from common.fer.explain import shap_head
-from common.fer.model import HAFEM
+from common.fer.hafem import HAFEM
 
 
 def tiny(grid=2):
@@ -35,7 +35,7 @@ def test_end_to_end_pipeline_turns_a_camera_frame_into_a_normalised_face():
     frames = speed.sample_frames(1)
     x = speed.make_pipeline(48)(frames[0])
     assert x.shape == (3, 48, 48) and torch.isfinite(x).all()
-    with pytest.raises(ValueError, match="decodable"):
+    with pytest.raises(ValueError, match="benchmark frame: not a readable image"):
         speed.make_pipeline(48)(b"not a jpeg")
 
 
