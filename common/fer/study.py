@@ -8,6 +8,7 @@ stay small: the Lite0 backbone with its packaged ImageNet weights (a real fine-t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from common.config import STUDIES, Param, StudySpec, base_params, non_negative, positive, unit_interval
@@ -16,6 +17,7 @@ from common.engine_params import engine_params
 FER_DATASET_NAMES = ("FER2013", "RAF-DB", "AffectNet", "FERPlus")
 COMPARISON_DATASET = "FER2013"  # the paper's comparison table, ablation and zero-shot study use FER2013 only
 FINETUNE_DATASET = "RAF-DB"  # the paper fine-tunes the FER2013 model on RAF-DB only (§4)
+VARIANT = "hafem"  # the only value of `variant` (a label, see _shared_params); common.fer.training.MAIN_VARIANT
 
 
 def _model_names() -> list[str]:
@@ -108,8 +110,18 @@ def _cross_check(cfg: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _shared_params() -> list[Param]:
+    """:func:`base_params`, with ``variant`` a fixed label: this study has one method, so the variant only names the
+    run (``results/raw/hafem/<profile>/<dataset>/hafem/``, ``notebooks/hafem/<dataset>.ipynb``) and the rows of the
+    main model; the ablation rungs, baselines and fine-tune are trained inside that run and named in their rows."""
+    help_text = (f"fixed label {VARIANT!r} (the study's one method): names the run folder and the main model's rows; "
+                 "ablation rungs, baselines and the fine-tune are sections of the same run")
+    params = base_params(lambda: FER_DATASET_NAMES, lambda: (VARIANT,), "FER2013", VARIANT)
+    return [replace(p, help=help_text) if p.name == "variant" else p for p in params]
+
+
 HAFEM = StudySpec("hafem", template="hafem_study.py", cross_check=_cross_check)
-HAFEM.add(*base_params(lambda: FER_DATASET_NAMES, lambda: ("hafem",), "FER2013", "hafem"))
+HAFEM.add(*_shared_params())
 HAFEM.add(
     Param("epochs", int, None, "training epochs (paper 140)", check=positive),
     Param("seeds", str, None, "comma-separated seeds trained per configuration, e.g. '0,1,2'; empty = just `seed`",

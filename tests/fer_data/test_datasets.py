@@ -6,6 +6,7 @@ import pytest
 
 from common.fer import datasets as D
 from common.fer import labels as L
+from common.fer.datasets.split import stratified_split
 from common.registry import UnknownNameError
 
 from fer_writers import (AFFECTNET_HEADER, solid, write_affectnet_csv, write_affectnet_npy, write_fer2013,
@@ -371,8 +372,8 @@ def test_to_common7_maps_and_counts_contempt(tmp_path):
 
 def test_stratified_split_properties():
     labels = np.repeat(np.arange(4), [10, 5, 2, 1])
-    tr, va = D.stratified_split(labels, 0.2, seed=0)
+    tr, va = stratified_split(labels, 0.2, seed=0)
     assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(labels)
     assert np.bincount(labels[va], minlength=4).tolist() == [2, 1, 1, 0]  # a singleton class stays in train
     with pytest.raises(ValueError, match="val_fraction"):
-        D.stratified_split(labels, 1.0, 0)
+        stratified_split(labels, 1.0, 0)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from common.fer import datasets as D
+from common.fer.datasets import fer2013 as FER
 from common.fer import labels as L
 from common.paths import SHARED_REALDATA_DIR
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(not (FERPLUS_DIR / "fer2013new.csv").is_file(),
 
 @pytest.fixture(scope="module")
 def table():
-    usages, names, votes = D.read_ferplus_votes(FERPLUS_DIR / "fer2013new.csv")
+    usages, names, votes = FER.read_ferplus_votes(FERPLUS_DIR / "fer2013new.csv")
     return np.array(usages), np.array(names), votes
 
 
@@ -105,7 +106,7 @@ def test_hand_picked_rows(table):
                                            ("FER2013Test", "PrivateTest")])
 def test_label_csv_files(table, folder, usage):
     usages, names, votes = table
-    label_names, label_votes = D.read_ferplus_label_csv(FERPLUS_DIR / "data" / folder / "label.csv")
+    label_names, label_votes = FER.read_ferplus_label_csv(FERPLUS_DIR / "data" / folder / "label.csv")
     named = set(names[(usages == usage) & (names != "")].tolist())
     assert set(label_names) == named  # one row per named image of that split (duplicate names written once)
     assert len(label_names) == len(set(label_names))
@@ -137,4 +138,4 @@ def test_loader_with_real_votes_and_synthetic_pixels(tmp_path, table):
 def test_ferplus_header_is_checked_against_the_real_header():
     with open(FERPLUS_DIR / "fer2013new.csv", newline="") as fh:
         header = next(csv.reader(fh))
-    assert tuple(header) == D.FERPLUS_HEADER
+    assert tuple(header) == FER.FERPLUS_HEADER

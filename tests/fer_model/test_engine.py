@@ -6,7 +6,7 @@ import torch
 
 from common.fer.engine import TrainSettings, cosine_warmup_lr, fit, layer_ids, make_optimizer, param_groups_lrd
 from common.fer.loss import LOSSES
-from common.fer.model import HAFEM
+from common.fer.hafem import HAFEM
 
 
 def tiny():

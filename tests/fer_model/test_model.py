@@ -1,19 +1,10 @@
 import pytest
 import torch
 
-from common.fer.model import (
-    CBAM,
-    HAFEM,
-    LITE0_PACKAGE,
-    MODELS,
-    NOT_REBUILDABLE,
-    WeightsUnavailableError,
-    build_fer_model,
-    count_parameters,
-    lite0_package_file,
-    map_state_in_order,
-    model_from_checkpoint,
-)
+from common.fer.backbones import LITE0_PACKAGE, WeightsUnavailableError, lite0_package_file, map_state_in_order
+from common.fer.baselines import NOT_REBUILDABLE
+from common.fer.hafem import CBAM, HAFEM
+from common.fer.model import MODELS, build_fer_model, count_parameters, model_from_checkpoint
 from tests.fer_model.conftest import TINY
 
 TINY_CFG = {"backbone": "efficientnet_lite0", "pretrained": "none", **TINY}
@@ -157,7 +148,7 @@ def test_paper_size_model_matches_the_spec_count_and_the_recorded_claim_numbers(
                                                          (24, 0, 48, 2, "after_backbone")])
 def test_closed_form_parameter_count_equals_the_built_model(dim, depth, ff, grid, placement):
     from common.fer import sizes
-    from common.fer.model import stage_channels
+    from common.fer.hafem import stage_channels
 
     model = HAFEM("efficientnet_lite0", num_classes=5, dim=dim, depth=depth, heads=2, ff_dim=ff, token_grid=grid,
                   cbam_placement=placement, cbam_stages=3)
@@ -241,7 +232,7 @@ def test_pretrained_local_file_loads_and_a_mismatching_one_names_the_first_bad_k
 
 def test_timm_tag_offline_fails_at_once_naming_the_file_and_where_to_put_it(monkeypatch, tmp_path):
     from common import paths
-    from common.fer import model as M
+    from common.fer import backbones as M
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path / "weights")
@@ -262,7 +253,7 @@ def test_timm_tag_is_read_from_the_local_weights_folder_first(monkeypatch, tmp_p
     from safetensors.torch import save_file
 
     from common import paths
-    from common.fer import model as M
+    from common.fer import backbones as M
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(paths, "WEIGHTS_DIR", tmp_path)
@@ -276,7 +267,7 @@ def test_timm_tag_is_read_from_the_local_weights_folder_first(monkeypatch, tmp_p
 
 
 def test_baseline_weights_follow_baseline_pretrained(tmp_path):
-    from common.fer.model import baseline_weights
+    from common.fer.baselines import baseline_weights
 
     assert baseline_weights({"baseline_pretrained": "none"}, "resnet50") == "none"
     assert baseline_weights({"baseline_pretrained": "timm"}, "resnet50") == "timm:resnet50"

@@ -47,6 +47,19 @@ def test_loss_weight_parameters_are_validated():
     assert loss_weights.parse_grid("0.6/0.25/0.15, 1/0/0") == [(0.6, 0.25, 0.15), (1.0, 0.0, 0.0)]
 
 
+def test_variant_is_the_fixed_label_of_the_main_model():
+    """HAFEM has one method: ``variant`` only names the run and the main model's rows, so nothing else is accepted
+    (an ablation rung or a baseline is not a variant of the run, it is trained inside it)."""
+    from common.fer.training import MAIN_VARIANT
+
+    variant = SPEC.params["variant"]
+    assert variant.accepted() == [MAIN_VARIANT] and variant.default == MAIN_VARIANT
+    assert "fixed label" in variant.help
+    assert SPEC.resolve({})["variant"] == MAIN_VARIANT
+    with pytest.raises(ConfigError, match="variant.*hafem_no_cbam"):
+        SPEC.resolve({"variant": "hafem_no_cbam"})
+
+
 def test_tuning_file_values_become_the_run_settings_and_bad_files_are_named(tmp_path):
     good = tmp_path / "tuning.json"
     good.write_text(json.dumps({"best": {"value": 0.5, "params": {"w_ce": 0.7, "w_center": 0.1, "w_dls": 0.2,

@@ -4,7 +4,7 @@ import torch
 
 from common.fer import speed
 from common.fer.explain import shap_head
-from common.fer.model import HAFEM
+from common.fer.hafem import HAFEM
 
 
 def tiny(grid=2):
@@ -35,7 +35,7 @@ def test_end_to_end_pipeline_turns_a_camera_frame_into_a_normalised_face():
     frames = speed.sample_frames(1)
     x = speed.make_pipeline(48)(frames[0])
     assert x.shape == (3, 48, 48) and torch.isfinite(x).all()
-    with pytest.raises(ValueError, match="decodable"):
+    with pytest.raises(ValueError, match="benchmark frame: not a readable image"):
         speed.make_pipeline(48)(b"not a jpeg")
 
 
@@ -106,3 +106,31 @@ def test_video_pipeline_reports_every_stage_and_how_often_it_detected(tmp_path):
     assert tracked["tracking"]["detector_runs"] == 1 and tracked["frames"] == 5  # first frame detected, 4 tracked
     assert per_frame["tracking"]["detector_runs"] == per_frame["frames"]
     assert "load_average_1min_start" in tracked and tracked["batch_size"] == 1
+
+
+def test_looped_video_restarts_at_the_end_and_frames_round_trip_through_jpeg(tmp_path):
+    import cv2
+
+    from common.face.media import LoopedVideo, UnreadableMediaError, decode_image, encode_jpeg
+
+    path = tmp_path / "three.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for k in range(3):
+        writer.write(np.full((24, 32, 3), 40 + 80 * k, np.uint8))
+    writer.release()
+    video = LoopedVideo(path)
+    frames = [video.read() for _ in range(5)]
+    video.close()
+    assert video.restarts == 1 and frames[0].shape == (24, 32, 3)
+    assert np.array_equal(frames[3], frames[0]) and np.array_equal(frames[4], frames[1])
+    assert abs(float(frames[1].mean()) - float(frames[0].mean())) > 40
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(UnreadableMediaError, match="broken.mp4: cannot be opened as a video"):
+        LoopedVideo(broken)
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[:, 8:] = (200, 30, 90)
+    back = decode_image(encode_jpeg(image, quality=100))
+    # RGB in, RGB out (a channel swap would put 200 where 90 was); away from the edge, where JPEG blurs colour
+    assert back.shape == image.shape and np.abs(back[:, 12:].astype(int) - (200, 30, 90)).max() <= 6
+    assert back[:, :4].max() <= 6
