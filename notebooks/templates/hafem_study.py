@@ -109,7 +109,8 @@ data = fer_data.load_data(cfg)
 figures.data_summary(data)
 
 # %% [markdown]
-# ## Train and evaluate every seed (plus, on FER2013, the ablation ladder, baselines and zero-shot tests)
+# ## Train and evaluate every seed (plus, on FER2013, the ablation ladder, baselines and zero-shot tests: in every
+# seed, or with `comparison_seeds='own'` (the demo) in the notebook's own seed only)
 
 # %%
 outcomes = run.run_study(cfg, data=data)
