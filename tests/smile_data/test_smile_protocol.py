@@ -14,8 +14,11 @@ from common.smile import clips as clips_mod
 from common.smile import folds as folds_mod
 from common.smile import study
 from common.smile.clips import model_clip, norm_range
-from common.smile.data import SmileClips, aux_target_for, load_smile_dataset
-from common.smile.dmarker import DMN_TARGET_DIM, DMarkerScaler, dmarker_batch, deepmarkernet_target
+from common.smile.clip_dataset import SmileClips, aux_target_for
+from common.smile.data import load_smile_dataset
+from common.smile.deepmarkernet_target import DMN_TARGET_DIM, deepmarkernet_target
+from common.smile.dmarker import dmarker_batch
+from common.smile.dmarker_scaler import DMarkerScaler
 from smile_data_helpers import face_sequence, write_dataset
 
 torch.set_num_threads(1)
