@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from common import batch
+from common.batch_local import loopback_problem
 from common.paths import ROOT
 
 # Cheap runs of the real smile notebooks: the handcrafted baselines train in well under a second per fold.
@@ -158,7 +159,7 @@ def _unshared_network(code: str) -> subprocess.CompletedProcess | None:
 
 
 def test_missing_loopback_is_detected_before_any_kernel_starts(tmp_path, demo_bbc):
-    assert batch.loopback_problem() is None  # this machine has loopback
+    assert loopback_problem() is None  # this machine has loopback
     code = (f"import sys; from common import batch; "
             f"sys.exit(batch.main({[*FAST, '--variant', 'dmarker_logreg', '--results', str(tmp_path)]!r}))")
     out = _unshared_network(code)

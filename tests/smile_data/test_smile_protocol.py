@@ -202,11 +202,12 @@ def test_lexicographic_fold_order_is_the_releases():
 # ----------------------------------------------------------------------------------------------- batch and run
 def test_the_batch_takes_protocol_like_any_parameter(capsys):
     from common import batch
+    from common.batch_runs import expand
 
-    runs = batch.expand(["smile"], ["BBC"], ["hadamard"], "demo", [0],
+    runs = expand(["smile"], ["BBC"], ["hadamard"], "demo", [0],
                         batch.protocol_overrides(["smile"], "released"))
     assert dict(runs[0].params)["protocol"] == "released" and runs[0].label.endswith("/released")
-    honest = batch.expand(["smile"], ["BBC"], ["hadamard"], "demo", [0], [])
+    honest = expand(["smile"], ["BBC"], ["hadamard"], "demo", [0], [])
     assert honest[0].folder != runs[0].folder  # a separate run folder (config hash)
     with pytest.raises(ConfigError, match="hafem has none"):
         batch.protocol_overrides(["smile", "hafem"], "released")
