@@ -53,7 +53,9 @@ def measure(root: Path, cache: Path) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from common.smile.data import DMarkerScaler, SmileClips, load_smile_dataset
+    from common.smile.clip_dataset import SmileClips
+    from common.smile.data import load_smile_dataset
+    from common.smile.dmarker_scaler import DMarkerScaler
 
     tracemalloc.start()
     t0 = time.perf_counter()

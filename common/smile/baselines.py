@@ -14,7 +14,8 @@ from torch import nn
 
 from common.registry import Registry
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
-from common.smile.dmarker import DMARKER_DIM, DMN_TARGET_DIM
+from common.smile.deepmarkernet_target import DMN_TARGET_DIM
+from common.smile.dmarker import DMARKER_DIM
 
 BASELINES = Registry("smile baseline")
 

@@ -1,4 +1,4 @@
-"""Smile datasets (UvA-NEMO, MMI, SPOS, BBC) in the published landmark format, and the torch clip dataset.
+"""Smile datasets (UvA-NEMO, MMI, SPOS, BBC) in the published landmark format: loading, checks, fingerprint.
 
 Layout of a dataset root (``docs/datasets.md``)::
 
@@ -11,7 +11,8 @@ Layout of a dataset root (``docs/datasets.md``)::
 Arrays are opened memory-mapped (``np.load(mmap_mode="r")``), so a full UvA-NEMO trains with bounded memory.
 Without fold files, folds are generated (stratified, subject-independent, deterministic: :mod:`common.smile.folds`).
 D-Markers are computed once per (data fingerprint, variant, scope, clip length), kept in memory and cached on disk
-under ``datasets/cache/dmarker/``; training only looks rows up.
+under ``datasets/cache/dmarker/`` (:mod:`common.smile.dmarker_table`); training only looks rows up. The torch clip
+dataset is :class:`common.smile.clip_dataset.SmileClips`.
 
 Frame rate caveat (paper D-Marker, omega = fps): in MMI the spontaneous videos are 29 fps and the posed ones
 25 fps (RPT §4.1), so duration features in seconds differ by class through the frame rate alone.
@@ -24,25 +25,22 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import numpy as np
 
-from common import io as atomic
 from common.face.topology import N_POINTS
 from common.paths import DATASETS_DIR
 from common.provenance import file_digest, file_identity
 from common.registry import Registry
-from common.smile.clips import (CLIP_LEN, EVAL_WINDOWS, N_EVAL_CLIPS, eval_window_starts, model_clip,
-                                norm_range, train_window_start)
-from common.smile.dmarker import (DMARKER_DIM, FORMULA_REVISION, SCOPES, DMarkerScaler, check_variant, deepmarkernet_target,
-                                  video_dmarkers)
+from common.smile.clips import CLIP_LEN, norm_range
+from common.smile.dmarker import SCOPES, check_variant
+from common.smile.dmarker_table import DMarkerTable, compute_table, load_cached_table, save_cached_table
 from common.smile.folds import (Fold, FoldError, assert_subject_independent, generate_folds, labels_of_folds,
-                                load_folds, read_subjects_csv, subject_independent_split, subjects_for)
+                                load_folds, read_subjects_csv, subjects_for)
 
-__all__ = ["SMILE_DATASETS", "SmileDataset", "SmileClips", "Fold", "DataError", "FoldError", "load_smile_dataset",
-           "load_folds", "subject_independent_split", "check_array_header", "check_array_values", "DMarkerScaler",
-           "DMarkerTable"]
+__all__ = ["SMILE_DATASETS", "SmileDataset", "Fold", "DataError", "FoldError", "load_smile_dataset",
+           "check_array_header", "check_array_values"]
 
 SMILE_DATASETS = Registry("smile dataset")
 DEFAULT_CACHE_DIR = DATASETS_DIR / "cache"
@@ -128,17 +126,6 @@ def check_array_values(arr: np.ndarray, path: str | Path) -> None:
         raise DataError(f"{path}: NaN or inf in {bad.size} frame(s), first at frame {int(bad[0])}")
 
 
-def _finite_once(path: str | Path, arr: np.ndarray) -> bool:
-    """Whether ``arr`` (the content of ``path``) is all finite; remembered per file version."""
-    key, ident = os.path.abspath(path), file_identity(path)
-    if _FINITE_CHECKED.get(key) == ident:
-        return True
-    if not np.isfinite(arr).all():
-        return False
-    _FINITE_CHECKED[key] = ident
-    return True
-
-
 def check_file_values(path: str | Path) -> None:
     """:func:`check_array_values` on the file's current content, skipped when this version was already checked."""
     key, ident = os.path.abspath(path), file_identity(path)
@@ -147,34 +134,6 @@ def check_file_values(path: str | Path) -> None:
     check_array_values(np.load(path, mmap_mode="r", allow_pickle=False), path)
     _FINITE_CHECKED[key] = ident
 
-
-# ------------------------------------------------------------------------------------------------- D-Marker table
-@dataclass
-class DMarkerTable:
-    """All precomputed D-Markers of a dataset: ``features`` (rows, 225) and ``offsets`` {video: (first row, n)}."""
-
-    variant: str
-    scope: str
-    clip_len: int
-    norm: str  # landmark normalisation (LANDMARK_NORMS key) the released variant measures in; "-" for paper
-    features: np.ndarray
-    offsets: Mapping[str, tuple[int, int]]
-    path: Path | None = None  # the on-disk cache the features are memory-mapped from, if any
-
-    def rows(self, video: str) -> np.ndarray:
-        start, n = self.offsets[video]
-        return self.features[start:start + n]
-
-    def __getstate__(self):  # spawned DataLoader workers re-map the cache file instead of receiving a copy
-        state = dict(self.__dict__)
-        if self.path is not None:
-            state["features"] = None
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if self.features is None:
-            self.features = np.load(self.path, mmap_mode="r")
 
 
 # ------------------------------------------------------------------------------------------------------ dataset
@@ -380,71 +339,14 @@ class SmileDataset:
         self.check_values()  # on every path: computed, memory or disk cache
         if key in self._tables:
             return self._tables[key]
-        table = self._load_cached_table(key)
+        table = load_cached_table(self, self._cache_dir, key)
         if table is None:
-            table = self._compute_table(key, progress)
+            table = compute_table(self, key, progress)
             if self._cache_dir is not None:
-                self._save_cached_table(table)
-                table = self._load_cached_table(key) or table  # serve from the file-backed map
+                save_cached_table(self, self._cache_dir, table)
+                table = load_cached_table(self, self._cache_dir, key) or table  # serve from the file-backed map
         self._tables[key] = table
         return table
-
-    def _cache_paths(self, key) -> tuple[Path, Path] | None:
-        if self._cache_dir is None:
-            return None
-        variant, scope, clip_len, norm = key
-        folder = self._cache_dir / "dmarker" / f"{self.name}-{self.fingerprint()[:20]}"
-        stem = f"{variant}-{scope}-L{clip_len}" + ("" if norm in ("-", "uva-nemo") else f"-{norm}")
-        revision = FORMULA_REVISION[variant]
-        stem += f"-r{revision}" if revision > 1 else ""  # a changed formula never reads an older cache
-        return folder / f"{stem}.npy", folder / f"{stem}.json"
-
-    def _load_cached_table(self, key) -> DMarkerTable | None:
-        paths = self._cache_paths(key)
-        if paths is None or not paths[1].is_file() or not paths[0].is_file():
-            return None
-        try:
-            index = json.loads(paths[1].read_text())
-            feats = np.load(paths[0], mmap_mode="r")
-        except (OSError, ValueError):
-            return None  # an unreadable cache is recomputed
-        if not isinstance(index, dict) or index.get("fingerprint") != self.fingerprint():
-            return None
-        offsets = {v: tuple(index["offsets"][v]) for v in self.videos if v in index.get("offsets", {})}
-        if len(offsets) != len(self.videos) or feats.ndim != 2 or feats.shape[1] != DMARKER_DIM:
-            return None
-        if feats.shape[0] != sum(n for _, n in offsets.values()) or not _finite_once(paths[0], feats):
-            return None  # a damaged or foreign cache file is recomputed
-        return DMarkerTable(*key, feats, offsets, paths[0])
-
-    def _save_cached_table(self, table: DMarkerTable) -> None:
-        paths = self._cache_paths((table.variant, table.scope, table.clip_len, table.norm))
-        if paths is None:
-            return
-        atomic.save_npy(paths[0], np.ascontiguousarray(table.features))
-        atomic.write_json(paths[1], {"dataset": self.name, "fingerprint": self.fingerprint(),
-                                     "variant": table.variant, "scope": table.scope, "clip_len": table.clip_len,
-                                     "norm": table.norm, "revision": FORMULA_REVISION[table.variant],
-                                     "offsets": {v: list(o) for v, o in table.offsets.items()}})
-
-    def _compute_table(self, key, progress: bool) -> DMarkerTable:
-        from tqdm.auto import tqdm
-
-        variant, scope, clip_len, norm = key
-        lo_hi = norm_range("uva-nemo" if norm == "-" else norm)
-        offsets, row = {}, 0
-        for v in self.videos:  # rows per video are known from the headers: fill one preallocated table
-            n_rows = 1 if scope == "video" else max(self._n_frames[v] - clip_len + 1, 1)
-            offsets[v] = (row, n_rows)
-            row += n_rows
-        features = np.empty((row, DMARKER_DIM), dtype=np.float32)
-        for v in tqdm(self.videos, desc=f"D-Marker {self.name} {variant}/{scope}", disable=not progress,
-                      leave=False):
-            seq = np.array(self.array(v))  # read once (then unmapped); values were checked by check_values
-            start, n_rows = offsets[v]
-            features[start:start + n_rows] = video_dmarkers(seq, variant, self.fps(v), scope, clip_len,
-                                                            aspect=self.aspect(v), norm_range=lo_hi)
-        return DMarkerTable(variant, scope, clip_len, norm, features, offsets)
 
 
 def load_smile_dataset(name: str, root: str | Path, **options) -> SmileDataset:
@@ -456,102 +358,3 @@ def load_smile_dataset(name: str, root: str | Path, **options) -> SmileDataset:
     folds), ``array_suffix``.
     """
     return SMILE_DATASETS.get(name)(root, **options)
-
-
-# --------------------------------------------------------------------------------------------------- torch dataset
-try:
-    from torch.utils.data import Dataset as _TorchDataset
-except ImportError:  # the data tools work without torch; SmileClips needs it
-    _TorchDataset = object
-
-
-AUX_TARGETS = ("dmarker", "deepmarkernet")
-
-
-def aux_target_for(variant: str) -> str:
-    """What the ``dmarker`` key of a batch holds for ``variant``: DeepMarkerNet regresses its own 216-d target."""
-    return "deepmarkernet" if variant == "deepmarkernet" else "dmarker"
-
-
-class SmileClips(_TorchDataset):
-    """16-frame landmark clips plus their D-Markers for training (one window per item) or evaluation (n windows).
-
-    Train item: {"clip": (L, 478, 3) float32 normalised, "dmarker": (225,), "label": scalar, "index": int};
-    eval item: "clip" (n_eval_clips, L, 478, 3), "dmarker" (n_eval_clips, 225). Training windows are re-drawn by
-    :meth:`set_epoch` as a function of (seed, epoch, index); evaluation windows are fixed by (seed, index), or with
-    ``eval_windows="per_epoch"`` (released) re-drawn from (seed, epoch, index) too.
-    ``scaler`` must be a :class:`DMarkerScaler` fitted on the training fold only (see :meth:`dmarker_features`).
-    ``landmark_norm`` names the min/max constants (:data:`common.smile.clips.LANDMARK_NORMS`) applied to the network
-    input and, for the released D-Marker, to the clip it is measured on. ``target="deepmarkernet"`` puts
-    DeepMarkerNet's 216-d auxiliary target of each window (computed on the network-input clip, never scaled) in the
-    ``dmarker`` key instead of the D-Marker.
-    """
-
-    def __init__(self, dataset: SmileDataset, videos: Sequence[str], mode: str = "train", clip_len: int = CLIP_LEN,
-                 n_eval_clips: int = N_EVAL_CLIPS, seed: int = 0, dmarker_variant: str = "paper",
-                 dmarker_scope: str = "video", scaler: DMarkerScaler | None = None,
-                 window_sampling: str = "all_starts", landmark_norm: str = "uva-nemo", eval_windows: str = "fixed",
-                 target: str = "dmarker"):
-        if mode not in ("train", "eval"):
-            raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
-        unknown = [v for v in videos if v not in dataset.labels]
-        if unknown:
-            raise DataError(f"{dataset.name}: {len(unknown)} video(s) not in the dataset, e.g. {unknown[:3]}")
-        if clip_len < 1 or n_eval_clips < 1:
-            raise ValueError("clip_len and n_eval_clips must be >= 1")
-        if eval_windows not in EVAL_WINDOWS:
-            raise ValueError(f"unknown eval_windows {eval_windows!r}; accepted: {', '.join(EVAL_WINDOWS)}")
-        if target not in AUX_TARGETS:
-            raise ValueError(f"unknown target {target!r}; accepted: {', '.join(AUX_TARGETS)}")
-        if target == "deepmarkernet" and scaler is not None:
-            raise ValueError("DeepMarkerNet's target is regressed unscaled, as released; pass scaler=None")
-        self.dataset, self.videos, self.mode = dataset, list(videos), mode
-        self.clip_len, self.n_eval_clips, self.seed = int(clip_len), int(n_eval_clips), int(seed)
-        self.window_sampling, self.eval_windows, self.target = window_sampling, eval_windows, target
-        self.landmark_norm, self.norm_range = landmark_norm, norm_range(landmark_norm)
-        self.scaler = scaler
-        self.table = (dataset.dmarker_table(dmarker_variant, dmarker_scope, self.clip_len, norm=landmark_norm)
-                      if target == "dmarker" else None)
-        self.scope = dmarker_scope
-        self.labels = np.array([dataset.labels[v] for v in self.videos], dtype=np.float32)
-        self._n_frames = [dataset.n_frames(v) for v in self.videos]
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def starts(self, index: int) -> np.ndarray:
-        """Window start(s) of item ``index`` under the current epoch (train: 1, eval: n_eval_clips)."""
-        n = self._n_frames[index]
-        if self.mode == "train":
-            return np.array([train_window_start(n, self.seed, self.epoch, index, self.clip_len, self.window_sampling)])
-        epoch = self.epoch if self.eval_windows == "per_epoch" else None
-        return eval_window_starts(n, self.seed, index, self.n_eval_clips, self.clip_len, self.window_sampling,
-                                  epoch=epoch)
-
-    def _dmarker_rows(self, index: int, starts: np.ndarray) -> np.ndarray:
-        rows = self.table.rows(self.videos[index])
-        out = rows[starts] if self.scope == "clip" else np.repeat(rows[:1], len(starts), axis=0)
-        out = np.asarray(out, dtype=np.float32)
-        return self.scaler.transform(out) if self.scaler is not None else out
-
-    def __getitem__(self, index: int) -> dict:
-        import torch
-
-        arr = self.dataset.array(self.videos[index])
-        starts = self.starts(index)
-        clips = np.stack([model_clip(arr, int(s), self.clip_len, *self.norm_range) for s in starts])
-        dm = deepmarkernet_target(clips) if self.target == "deepmarkernet" else self._dmarker_rows(index, starts)
-        if self.mode == "train":
-            clips, dm = clips[0], dm[0]
-        return {"clip": torch.from_numpy(clips), "dmarker": torch.from_numpy(np.ascontiguousarray(dm)),
-                "label": torch.tensor(self.labels[index], dtype=torch.float32), "index": index}
-
-    def dmarker_features(self) -> np.ndarray:
-        """Raw (unscaled) D-Markers of these videos: (n_videos, 225) for scope video, all windows for scope clip."""
-        if self.table is None:
-            raise ValueError("these clips carry DeepMarkerNet's target, not D-Markers: there is nothing to scale")
-        return np.concatenate([np.asarray(self.table.rows(v), dtype=np.float32) for v in self.videos])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.smile.clips import CLIP_LEN, N_EVAL_CLIPS, eval_window_starts
-from common.smile.dmarker import DMarkerScaler
+from common.smile.dmarker_scaler import DMarkerScaler
 from common.smile.metrics import binary_metrics
 
 HANDCRAFTED_MODELS = ("svm", "logreg")

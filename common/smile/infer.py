@@ -27,7 +27,7 @@ class SmileModel:
     """One trained smile model rebuilt from its checkpoint payload (as written by :mod:`common.smile.run`)."""
 
     def __init__(self, payload: Mapping[str, Any], source: str):
-        from common.smile.dmarker import DMarkerScaler
+        from common.smile.dmarker_scaler import DMarkerScaler
         from common.smile.models import model_from_checkpoint
 
         try:

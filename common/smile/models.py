@@ -16,7 +16,8 @@ from torch import nn
 from common.registry import UnknownNameError
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
 from common.smile.baselines import BASELINES, BinaryModel, Head
-from common.smile.dmarker import DMARKER_DIM, DMN_TARGET_DIM
+from common.smile.deepmarkernet_target import DMN_TARGET_DIM
+from common.smile.dmarker import DMARKER_DIM
 from common.smile.fusions import FUSIONS, check_impl
 
 BACKBONES = {"meshsmilenet": "the released MeshSmileNet deep branch (CurveNet encoder + spatial/temporal transformers)"}

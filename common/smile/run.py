@@ -25,10 +25,12 @@ from common.config import get_study
 from common.engine import FitSettings, discard_states, fit, loader_options, resolve_device
 from common.results import RunWriter, open_run
 from common.seeding import seed_everything, torch_generator
-from common.smile.data import SmileClips, SmileDataset, aux_target_for, load_smile_dataset, subject_independent_split
-from common.smile.dmarker import DMARKER_DIM, DMarkerScaler
+from common.smile.clip_dataset import SmileClips, aux_target_for
+from common.smile.data import SmileDataset, load_smile_dataset
+from common.smile.dmarker import DMARKER_DIM
+from common.smile.dmarker_scaler import DMarkerScaler
 from common.smile.engine import METRICS, TASK
-from common.smile.folds import order_folds
+from common.smile.folds import order_folds, subject_independent_split
 from common.smile.study import RELEASED_LABEL
 from common.smile.models import BASELINES, build_from_spec, count_parameters, is_handcrafted, model_spec
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 from common import engine
-from common.smile import data as smile_data
+from common.smile.clip_dataset import SmileClips
 from common.smile import run as smile_run
 
 PARAMS = {"dataset": "BBC", "variant": "hadamard", "profile": "demo", "epochs": 4, "folds": "1,2", "n_eval_clips": 2,
@@ -18,7 +18,7 @@ PARAMS = {"dataset": "BBC", "variant": "hadamard", "profile": "demo", "epochs": 
 
 
 def block_at(fold_number: int, epoch: int) -> None:
-    original = smile_data.SmileClips.__getitem__
+    original = SmileClips.__getitem__
     folds_seen: list[int] = []
 
     def getitem(self, index):
@@ -33,7 +33,7 @@ def block_at(fold_number: int, epoch: int) -> None:
                 time.sleep(0.02)
         return original(self, index)
 
-    smile_data.SmileClips.__getitem__ = getitem
+    SmileClips.__getitem__ = getitem
 
 
 if __name__ == "__main__":

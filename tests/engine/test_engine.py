@@ -205,7 +205,7 @@ def test_a_state_of_another_config_or_code_version_is_refused_and_left_untouched
         run(epochs=4, state_path=path, identity={"config": {"lr": 0.01, "seed": 0}})
     with pytest.raises(StateMismatchError, match="engine.epochs=4, this run has engine.epochs=6"):
         run(epochs=6, state_path=path, identity={"config": {"lr": 0.05, "seed": 0}})
-    monkeypatch.setattr(engine, "code_version", lambda: "0123456789abcdef")
+    monkeypatch.setattr(engine.loop, "code_version", lambda: "0123456789abcdef")  # what fit calls
     with pytest.raises(StateMismatchError, match="engine.code_version="):
         run(epochs=4, state_path=path, identity={"config": {"lr": 0.05, "seed": 0}})
     assert path.read_bytes() == before

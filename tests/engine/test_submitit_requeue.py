@@ -59,7 +59,8 @@ def test_a_preempted_job_is_requeued_and_resumes_to_the_uninterrupted_result(tmp
 
 def test_slurm_executor_gets_array_requeue_and_signal_settings(tmp_path, monkeypatch):
     """Without a cluster: a stand-in ``srun`` lets submitit build its Slurm executor; check what the batch sets."""
-    from common.batch import build_parser, make_executor
+    from common.batch import build_parser
+    from common.batch_submitit import make_executor
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

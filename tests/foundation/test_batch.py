@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from common import batch
+from common.batch_local import longest_first, loopback_problem
 from common.paths import ROOT
 
 # Cheap runs of the real smile notebooks: the handcrafted baselines train in well under a second per fold.
@@ -70,8 +71,10 @@ def test_dry_run_expands_the_whole_grid(tmp_path, capsys):
 
 
 def test_the_longest_notebooks_start_first():
-    runs = batch.expand(["smile", "hafem"], None, None, "demo", [0], [])
-    ordered = batch.longest_first(runs)
+    from common.batch_runs import expand
+
+    runs = expand(["smile", "hafem"], None, None, "demo", [0], [])
+    ordered = longest_first(runs)
     assert ordered[0].label == "hafem/FER2013/hafem/seed0"  # the FER2013 comparisons: the one long notebook
     assert {r.study for r in ordered[:4]} == {"hafem"}
     assert [r for r in ordered if r.study == "smile"] == [r for r in runs if r.study == "smile"]  # stable
@@ -167,7 +170,7 @@ def _unshared_network(code: str) -> subprocess.CompletedProcess | None:
 
 
 def test_missing_loopback_is_detected_before_any_kernel_starts(tmp_path, demo_bbc):
-    assert batch.loopback_problem() is None  # this machine has loopback
+    assert loopback_problem() is None  # this machine has loopback
     code = (f"import sys; from common import batch; "
             f"sys.exit(batch.main({[*FAST, '--variant', 'dmarker_logreg', '--results', str(tmp_path)]!r}))")
     out = _unshared_network(code)

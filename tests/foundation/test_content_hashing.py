@@ -7,6 +7,7 @@ import pytest
 from common import provenance
 from common.smile import data as smile_data
 from common.smile.data import DataError, load_smile_dataset
+from common.smile.dmarker_table import cache_paths, load_cached_table
 
 N_FRAMES = 120  # 120 x 478 x 3 float32 = 688 KB per video: the first and last 4 KiB are a tiny part of it
 
@@ -69,7 +70,8 @@ def test_changed_middle_frames_change_the_cache_key_and_the_fingerprint(bbc, tmp
         _replace_middle_frames(path, _landmarks(100 + i)[10:-10] * 1.3)
     after = load_smile_dataset("BBC", bbc, cache_dir=cache, n_folds=2)
     assert after.fingerprint() != old_fp
-    assert after._cache_paths(("paper", "video", 16, "-")) != before._cache_paths(("paper", "video", 16, "-"))
+    key = ("paper", "video", 16, "-")
+    assert cache_paths(after, cache, key) != cache_paths(before, cache, key)
     table = np.asarray(after.dmarker_table("paper", "video", progress=False).features)
     fresh = load_smile_dataset("BBC", bbc, cache_dir=False, n_folds=2).dmarker_table("paper", "video",
                                                                                         progress=False)
@@ -87,7 +89,7 @@ def test_nan_frames_are_an_error_on_a_cache_hit(bbc, tmp_path, monkeypatch):
     # force the hit (as a cache written by an older version, or a fingerprint collision, would)
     monkeypatch.setattr(smile_data.SmileDataset, "fingerprint", lambda self: old_fp)
     hit = load_smile_dataset("BBC", bbc, cache_dir=cache, n_folds=2)
-    assert hit._load_cached_table(("paper", "video", 16, "-")) is not None
+    assert load_cached_table(hit, cache, ("paper", "video", 16, "-")) is not None
     with pytest.raises(DataError, match=rf"{bad.name}: NaN or inf in 100 frame\(s\), first at frame 10"):
         hit.dmarker_table("paper", "video", progress=False)
     # the same in-memory dataset re-asked also refuses (the check is not remembered as passed)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from common import notebooks as N
-from common.batch import expand
+from common.batch_runs import expand
 from common.config import get_study
 
 

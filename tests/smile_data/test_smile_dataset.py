@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.smile.data import (SMILE_DATASETS, DataError, DMarkerScaler, SmileClips, load_smile_dataset)
+from common.smile.clip_dataset import SmileClips
+from common.smile.data import SMILE_DATASETS, DataError, load_smile_dataset
+from common.smile.dmarker_scaler import DMarkerScaler
 from common.smile.dmarker import video_dmarkers
 from common.smile.folds import SubjectLeakageError
 from common.smile.handcrafted import evaluate_handcrafted
@@ -205,12 +207,12 @@ def test_dmarker_cache_is_reused_from_disk(uva, tmp_path, monkeypatch):
     table = ds.dmarker_table("paper", "clip", progress=False)
     assert len(list((tmp_path / "cache" / "dmarker").rglob("paper-clip-L16*.npy"))) == 1
     fresh = load_smile_dataset("UvA-NEMO", root, cache_dir=tmp_path / "cache")
-    import common.smile.data as data_module
+    import common.smile.dmarker_table as table_module
 
     def fail(*args, **kwargs):
         raise AssertionError("recomputed although cached")
 
-    monkeypatch.setattr(data_module, "video_dmarkers", fail)
+    monkeypatch.setattr(table_module, "video_dmarkers", fail)
     cached = fresh.dmarker_table("paper", "clip", progress=False)
     np.testing.assert_array_equal(np.asarray(cached.features), table.features)
     assert cached.offsets == table.offsets

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from common.smile.clips import UVA_LANDMARK_MAX, UVA_LANDMARK_MIN
-from common.smile.dmarker import (DMARKER_DIM, FEATURES, DMarkerScaler, dmarker, dmarker_batch, dmarker_signals,
-                                  feature_names, pose_normalise, video_dmarkers)
+from common.smile.dmarker import DMARKER_DIM, dmarker, dmarker_batch, dmarker_signals, feature_names, video_dmarkers
+from common.smile.dmarker_formulas import FEATURES, pose_normalise
+from common.smile.dmarker_scaler import DMarkerScaler
 from smile_data_helpers import face_sequence
 
 FPS = 25.0

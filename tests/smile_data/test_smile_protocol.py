@@ -14,8 +14,11 @@ from common.smile import clips as clips_mod
 from common.smile import folds as folds_mod
 from common.smile import study
 from common.smile.clips import model_clip, norm_range
-from common.smile.data import SmileClips, aux_target_for, load_smile_dataset
-from common.smile.dmarker import DMN_TARGET_DIM, DMarkerScaler, dmarker_batch, deepmarkernet_target
+from common.smile.clip_dataset import SmileClips, aux_target_for
+from common.smile.data import load_smile_dataset
+from common.smile.deepmarkernet_target import DMN_TARGET_DIM, deepmarkernet_target
+from common.smile.dmarker import dmarker_batch
+from common.smile.dmarker_scaler import DMarkerScaler
 from smile_data_helpers import face_sequence, write_dataset
 
 torch.set_num_threads(1)
@@ -199,11 +202,12 @@ def test_lexicographic_fold_order_is_the_releases():
 # ----------------------------------------------------------------------------------------------- batch and run
 def test_the_batch_takes_protocol_like_any_parameter(capsys):
     from common import batch
+    from common.batch_runs import expand
 
-    runs = batch.expand(["smile"], ["BBC"], ["hadamard"], "demo", [0],
+    runs = expand(["smile"], ["BBC"], ["hadamard"], "demo", [0],
                         batch.protocol_overrides(["smile"], "released"))
     assert dict(runs[0].params)["protocol"] == "released" and runs[0].label.endswith("/released")
-    honest = batch.expand(["smile"], ["BBC"], ["hadamard"], "demo", [0], [])
+    honest = expand(["smile"], ["BBC"], ["hadamard"], "demo", [0], [])
     assert honest[0].folder != runs[0].folder  # a separate run folder (config hash)
     with pytest.raises(ConfigError, match="hafem has none"):
         batch.protocol_overrides(["smile", "hafem"], "released")

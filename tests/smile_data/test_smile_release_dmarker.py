@@ -11,8 +11,8 @@ import pytest
 
 from common.paths import SHARED_FIXTURES_DIR
 from common.smile.clips import LANDMARK_NORMS, model_clip, norm_range
-from common.smile.dmarker import (DMARKER_DIM, DMN_TARGET_DIM, LANDMARK_INDICES, dmarker_batch, deepmarkernet_target,
-                                  video_dmarkers)
+from common.smile.deepmarkernet_target import DMN_TARGET_DIM, deepmarkernet_target
+from common.smile.dmarker import DMARKER_DIM, LANDMARK_INDICES, dmarker_batch, video_dmarkers
 
 FIXTURE = SHARED_FIXTURES_DIR / "dmarker_fixture.pt"
 pytestmark = pytest.mark.skipif(not FIXTURE.is_file(), reason="release fixtures (../shared) not available")

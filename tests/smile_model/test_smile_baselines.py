@@ -6,7 +6,7 @@ from smile_model_data import micro_backbone, random_batch
 
 from common.checkpoints import load_checkpoint, save_checkpoint
 from common.smile.baselines import BASELINES, DeepMarkerNet
-from common.smile.dmarker import DMN_TARGET_DIM
+from common.smile.deepmarkernet_target import DMN_TARGET_DIM
 from common.smile.models import (
     build_from_spec,
     build_model,

@@ -67,14 +67,14 @@ def test_checkpoint_reproduces_the_selected_model(tiny_root, tmp_path):
     model, cfg = model_from_checkpoint(payload)
     assert cfg["variant"] == "mh_attention"
     from common.smile.data import load_smile_dataset
-    from common.smile.dmarker import DMarkerScaler
+    from common.smile.dmarker_scaler import DMarkerScaler
 
     ds = load_smile_dataset("BBC", tiny_root)
     fold = ds.fold(1)
     scaler = DMarkerScaler.from_state_dict(payload["dmarker_scaler"])
     from torch.utils.data import DataLoader
 
-    from common.smile.data import SmileClips
+    from common.smile.clip_dataset import SmileClips
 
     loader = DataLoader(SmileClips(ds, fold.test, mode="eval", clip_len=cfg["clip_len"],
                                    n_eval_clips=cfg["n_eval_clips"], seed=cfg["seed"] + 1, scaler=scaler),

@@ -1,12 +1,12 @@
-"""One training engine for both studies: device, mixed precision, epochs, selection, early stopping and resume.
+"""The fit loop of both studies: epochs, selection, early stopping, time cap and resume (:func:`fit`).
 
 A study gives :func:`fit` its model, optimiser, loaders and a :class:`Task` (how one batch becomes a loss, how one
 split is evaluated, how an epoch is ranked on a split); the engine owns everything else, the same way for both:
 
 * **Device**: ``auto`` (CUDA when torch sees it, else CPU), ``cpu``, ``cuda`` or ``mps``; a device that is not there
-  is a :class:`DeviceError` before anything runs. On CUDA, mixed precision is on by default: bfloat16 where the GPU
-  supports it, float16 with a gradient scaler otherwise (CPU runs stay in float32, bit-reproducible).
-  :func:`loader_options` gives pinned memory on CUDA and seeded worker processes.
+  is a :class:`~common.engine.device.DeviceError` before anything runs. On CUDA, mixed precision is on by default:
+  bfloat16 where the GPU supports it, float16 with a gradient scaler otherwise (CPU runs stay in float32,
+  bit-reproducible). :func:`~common.engine.device.loader_options` gives pinned memory on CUDA and seeded workers.
 * **Epochs are 1-based everywhere**: the curves' ``epoch`` column, every selected epoch, and the
   ``set_epoch(epoch)`` call made on the dataset of every loader the engine iterates (training and evaluation alike,
   before each pass), so random windows / augmentations / per-epoch test draws replay per seed.
@@ -22,18 +22,12 @@ split is evaluated, how an epoch is ranked on a split); the engine owns everythi
   continues after the saved epoch; on CPU the result is bit-identical to an uninterrupted run. A finished fit leaves
   a small final state (the kept weights and the records), so a restarted study replays finished fits without
   training. A state written for another config or code version is refused (:class:`StateMismatchError` names the
-  first differing field) and never overwritten; an unreadable one is a :class:`StateError`.
+  first differing field) and never overwritten; an unreadable one is a :class:`~common.engine.state.StateError`.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
-import json
 import math
-import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,119 +38,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from common import io as atomic
-from common.engine_params import DEVICES
+from common.engine.device import Precision, resolve_device, set_loader_epoch, to_device
+from common.engine.state import (STATE_FORMAT, ExitSignals, TrainingInterrupted, code_version, loader_generators,
+                                 read_state, save_state, set_rng_state)
 
-STATE_FORMAT = "repro-train-state/1"
-EXIT_SIGNALS = ("SIGTERM", "SIGUSR1")  # what Slurm sends before preempting / at the time limit (--signal=USR1@...)
-
-
-class DeviceError(RuntimeError):
-    """The requested device is not available."""
-
-
-class StateError(RuntimeError):
-    """A training-state file cannot be read or is not a training state."""
-
-
-class StateMismatchError(StateError):
-    """A training-state file was written for another config or code version (the file is left untouched)."""
-
-
-class TrainingInterrupted(RuntimeError):
-    """An exit signal arrived: the state after ``epoch`` is saved in ``path``; run again to continue."""
-
-    def __init__(self, signal_name: str, epoch: int, path: Path):
-        super().__init__(f"{signal_name} received: training state after epoch {epoch} saved to {path}; "
-                         "run the same command again to continue from there")
-        self.signal_name, self.epoch, self.path = signal_name, epoch, path
-
-
-# --------------------------------------------------------------------------------------------- device, precision
-
-def resolve_device(requested: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when torch sees a GPU, else CPU; an explicit device that is absent raises DeviceError."""
-    name = str(requested)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    kind = name.split(":")[0]
-    if kind not in DEVICES:
-        raise DeviceError(f"device={name!r}: accepted are {', '.join(DEVICES)}")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device={name!r} requested but torch sees no CUDA device (torch {torch.__version__}, "
-                          f"built for CUDA {torch.version.cuda}); use device='auto' or 'cpu'")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DeviceError(f"device={name!r} requested but torch sees no Apple MPS device")
-    return torch.device(name)
-
-
-@dataclass(frozen=True)
-class Precision:
-    """Autocast dtype on the device (None = float32) and whether float16 needs a gradient scaler."""
-
-    device: torch.device
-    dtype: torch.dtype | None = None
-
-    @classmethod
-    def choose(cls, device: torch.device, amp: bool = True) -> "Precision":
-        if not amp or device.type != "cuda":
-            return cls(device, None)
-        return cls(device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-
-    @property
-    def name(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
-
-    def autocast(self):
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
-    def make_scaler(self) -> "torch.amp.GradScaler | None":
-        return torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader worker init: NumPy and ``random`` from torch's per-worker seed (itself from the loader's
-    generator), so worker processes replay per seed whatever their number. Workers ignore the exit signals, so the
-    main process can finish the epoch and save its state (a worker still ends when its parent dies)."""
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-    for name in EXIT_SIGNALS:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
-
-
-def loader_options(device: torch.device | str, num_workers: int = 0) -> dict[str, Any]:
-    """DataLoader keyword arguments: pinned memory on CUDA, seeded worker processes (never persistent, so every
-    pass sees the dataset's current epoch)."""
-    device = torch.device(device)
-    opts: dict[str, Any] = {"num_workers": int(num_workers), "pin_memory": device.type == "cuda"}
-    if num_workers:
-        opts["worker_init_fn"] = seed_worker
-    return opts
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Tensors of a (nested) batch moved to ``device`` (asynchronously from pinned memory)."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
-
-
-def set_loader_epoch(loader: Any, epoch: int) -> None:
-    """Tell the loader's dataset the (1-based) epoch, if it listens."""
-    dataset = getattr(loader, "dataset", None)
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(epoch)
-
-
-# --------------------------------------------------------------------------------------------------- the task
 
 class StepOutput(NamedTuple):
     """One training batch: the loss to minimise, the batch size, and per-batch *sums* to average over the epoch
@@ -225,138 +110,6 @@ class FitResult:
     precision: str = "fp32"
 
 
-# ------------------------------------------------------------------------------------------------ state files
-
-@functools.cache
-def code_version() -> str:
-    """Fingerprint of the repository's ``common`` sources (a resume across code changes is refused)."""
-    from common.paths import ROOT
-    from common.provenance import fingerprint_files
-
-    return fingerprint_files(sorted((ROOT / "common").rglob("*.py")), ROOT)[:16]
-
-
-def _plain(value: Any) -> Any:
-    """JSON-normal form (tuples -> lists, paths -> str) so identities compare by value."""
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
-
-
-def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def first_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> tuple[str, Any, Any] | None:
-    """(field, saved value, current value) of the first field that differs, in the current identity's order."""
-    a, b = _flatten(_plain(saved)), _flatten(_plain(current))
-    missing = object()
-    for key in list(b) + [k for k in a if k not in b]:
-        if a.get(key, missing) != b.get(key, missing):
-            return key, a.get(key, "<absent>"), b.get(key, "<absent>")
-    return None
-
-
-def read_state(path: Path, identity: Mapping[str, Any]) -> dict[str, Any]:
-    """Load a training state and check it belongs to this fit; every problem names the file."""
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or foreign file raises many kinds
-        raise StateError(f"{path}: training state cannot be read ({exc.__class__.__name__}: {exc}); it is corrupt. "
-                         "Delete it to train this part from the start") from exc
-    if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise StateError(f"{path}: not a training state of format {STATE_FORMAT!r} (found {found!r})")
-    diff = first_difference(payload.get("identity", {}), identity)
-    if diff is not None:
-        key, old, new = diff
-        raise StateMismatchError(f"{path}: training state written for {key}={old!r}, this run has {key}={new!r}; "
-                                 "refusing to resume and leaving the file untouched (run with the original settings "
-                                 "and code, or delete the file to start afresh)")
-    return payload
-
-
-def _generators(loaders: Iterable[Any], extra: Iterable[torch.Generator]) -> list[torch.Generator]:
-    """Every torch.Generator that drives the loaders (shuffling, worker seeds) plus ``extra``, each once."""
-    found: dict[int, torch.Generator] = {}
-    for loader in loaders:
-        for owner in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
-            g = getattr(owner, "generator", None)
-            if isinstance(g, torch.Generator):
-                found.setdefault(id(g), g)
-    for g in extra:
-        found.setdefault(id(g), g)
-    return list(found.values())
-
-
-def rng_state(generators: list[torch.Generator]) -> dict[str, Any]:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-            "cuda": cuda, "generators": [g.get_state() for g in generators]}
-
-
-def set_rng_state(state: Mapping[str, Any], generators: list[torch.Generator], path: Path) -> None:
-    if len(state["generators"]) != len(generators):
-        raise StateMismatchError(f"{path}: the state holds {len(state['generators'])} loader generators, this run "
-                                 f"uses {len(generators)}")
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    for g, s in zip(generators, state["generators"]):
-        g.set_state(s)
-
-
-def discard_states(folder: Path) -> None:
-    """Remove a finished run's training states (its results are written; the states only served resuming)."""
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------------------------------------- signals
-
-class _ExitSignals:
-    """Record SIGTERM / SIGUSR1 while training (main thread only); the loop saves and stops at the epoch's end."""
-
-    current: "_ExitSignals | None" = None
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.received: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
-        self.received = signal.Signals(signum).name
-
-    def __enter__(self) -> "_ExitSignals":
-        if self.enabled:
-            for name in EXIT_SIGNALS:
-                sig = getattr(signal, name, None)
-                if sig is not None:
-                    self._previous[sig] = signal.signal(sig, self._handle)
-        _ExitSignals.current = self
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        _ExitSignals.current = None
-
-
-def exit_signal_received() -> str | None:
-    """Name of the exit signal the running fit has received (None if none, or no fit is running)."""
-    return _ExitSignals.current.received if _ExitSignals.current is not None else None
-
-
-# ------------------------------------------------------------------------------------------------------- fit
 
 def _floats(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()
@@ -451,18 +204,6 @@ def _record(tracker: dict[str, Any], epoch: int, lr: float, train: Mapping[str, 
     tracker["epoch"] = epoch
 
 
-def _save_state(path: Path, identity: Mapping[str, Any], tracker: Mapping[str, Any], *, finished: bool,
-                model: nn.Module | None = None, optimizer=None, scheduler=None, scaler=None, modules=(),
-                generators=()) -> None:
-    payload: dict[str, Any] = {"format": STATE_FORMAT, "identity": _plain(identity), "finished": finished,
-                               "tracker": dict(tracker)}
-    if not finished:  # a finished state needs only the kept weights and the records (they are in the tracker)
-        payload.update(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                       scheduler=scheduler.state_dict() if scheduler is not None else None,
-                       scaler=scaler.state_dict() if scaler is not None else None,
-                       modules=[m.state_dict() for m in modules], rng=rng_state(list(generators)))
-    atomic.save_torch(path, payload)
-
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader, evals: Mapping[str, Any], task: Task,
         settings: FitSettings, scheduler=None, generators: Iterable[torch.Generator] = ()) -> FitResult:
@@ -480,7 +221,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader, evals:
     scaler = precision.make_scaler()
     evals = {k: v for k, v in evals.items() if v is not None}
     keep = settings.keep if settings.keep in evals and settings.keep in task.select else "last"
-    gens = _generators([train_loader, *evals.values()], generators)
+    gens = loader_generators([train_loader, *evals.values()], generators)
     identity = {**settings.identity, "engine": {
         "format": STATE_FORMAT, "code_version": code_version(), "epochs": settings.epochs,
         "device": device.type, "precision": precision.name, "grad_clip": settings.grad_clip,
@@ -504,7 +245,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader, evals:
     tracker["patience_on"] = settings.patience_on
     cap = settings.time_cap_minutes * 60.0
     bar = tqdm(total=settings.epochs, initial=tracker["epoch"], desc=settings.desc, disable=not settings.progress)
-    with _ExitSignals(enabled=path is not None) as signals:
+    with ExitSignals(enabled=path is not None) as signals:
         while not was_finished and tracker["stop_reason"] is None and tracker["epoch"] < settings.epochs:
             epoch = tracker["epoch"] + 1
             t0 = time.perf_counter()
@@ -532,7 +273,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader, evals:
             done = tracker["stop_reason"] is not None or epoch == settings.epochs
             periodic = settings.save_every and epoch % settings.save_every == 0
             if path is not None and not done and (signals.received or periodic):
-                _save_state(path, identity, tracker, finished=False, model=model, optimizer=optimizer,
+                save_state(path, identity, tracker, finished=False, model=model, optimizer=optimizer,
                             scheduler=scheduler, scaler=scaler, modules=task.modules, generators=gens)
             if signals.received and not done:
                 bar.close()
@@ -546,7 +287,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader, evals:
     state = tracker["kept_state"]
     model.load_state_dict(state)
     if path is not None and not was_finished:
-        _save_state(path, identity, tracker, finished=True)
+        save_state(path, identity, tracker, finished=True)
     selections = {split: Selected(b["epoch"], b["metrics"]) for split, b in tracker["best"].items()}
     selections["last"] = Selected(tracker["last"]["epoch"], tracker["last"]["metrics"])
     return FitResult(state=state, kept=keep, selections=selections, curves=tracker["curves"],
