@@ -278,16 +278,17 @@ class LeakyMLPMean(torch.autograd.Function):
     def forward(ctx, g, h, weight, gamma, beta, bn: nn.BatchNorm1d, flat, shape):
         f, n, k = shape
         chunks = _frame_chunks(shape, g.device)
-        if bn.training:
-            s1 = torch.zeros(weight.shape[0], dtype=torch.float64, device=g.device)
-            s2 = torch.zeros_like(s1)
+        if bn.training:  # u = W z: sum u = W sum z, sum u_c^2 = w_c (sum z z^T) w_c (one product per chunk)
+            z_sum = torch.zeros(g.shape[-1], dtype=torch.float64, device=g.device)
+            zz_sum = torch.zeros(g.shape[-1], g.shape[-1], dtype=torch.float64, device=g.device)
             for a, b in chunks:
-                u = _pairs(g, h, flat, shape, a, b) @ weight.t()
-                s1 += u.sum(0).double()
-                s2 += u.square().sum(0).double()
+                z = _pairs(g, h, flat, shape, a, b)
+                z_sum += z.sum(0).double()
+                zz_sum += (z.t() @ z).double()
             m = f * n * k
-            mean64 = s1 / m
-            var = (s2 / m - mean64 * mean64).clamp_min(0).to(g.dtype)
+            w64 = weight.double()
+            mean64 = w64 @ z_sum / m
+            var = ((w64 @ zz_sum * w64).sum(1) / m - mean64 * mean64).clamp_min(0).to(g.dtype)
             mean = mean64.to(g.dtype)
             bn.running_mean.lerp_(mean, bn.momentum)
             bn.running_var.lerp_(var * m / max(m - 1, 1), bn.momentum)
@@ -299,22 +300,24 @@ class LeakyMLPMean(torch.autograd.Function):
         shift = beta - mean * scale
         c_out = weight.shape[0]
         out = torch.empty(f, n, c_out, dtype=g.dtype, device=g.device)
-        if bn.training:  # per point: sum_j LReLU'(v_ij) and sum_j LReLU'(v_ij) u_hat_ij, for backward's BN sums
+        if bn.training:
+            # per point: S_i = sum_j LReLU'(v_ij), U_i = sum_j LReLU'(v_ij) u_hat_ij (backward's BN sums), and
+            # out_i = mean_j LReLU'(v_ij) v_ij = (gamma U_i + beta S_i) / k
+            w_hat, b_hat = weight * rstd.unsqueeze(1), -mean * rstd          # u_hat = w_hat z + b_hat
             slope_sum, slope_uhat_sum = torch.empty_like(out), torch.empty_like(out)
-        for a, b in chunks:
-            u = _pairs(g, h, flat, shape, a, b) @ weight.t()
-            if bn.training:
-                uhat = u.sub_(mean).mul_(rstd)
-                v = (uhat * gamma).add_(beta)
-                slope = (v > 0).to(v.dtype).mul_(1.0 - SLOPE).add_(SLOPE)
+            one, slope_neg = g.new_tensor(1.0), g.new_tensor(SLOPE)
+            for a, b in chunks:
+                uhat = torch.addmm(b_hat, _pairs(g, h, flat, shape, a, b), w_hat.t())
+                slope = torch.where(torch.addcmul(beta, uhat, gamma) > 0, one, slope_neg)
                 slope_sum[a:b] = slope.view(b - a, n, k, c_out).sum(dim=2)
                 slope_uhat_sum[a:b] = slope.mul_(uhat).view(b - a, n, k, c_out).sum(dim=2)
-            else:
-                v = u.mul_(scale).add_(shift)
-            out[a:b] = F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out).mean(dim=2)
-        if bn.training:
+            torch.addcmul(slope_sum * (beta / k), slope_uhat_sum, gamma / k, out=out)
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat, slope_sum, slope_uhat_sum)
         else:
+            w_s = weight * scale.unsqueeze(1)
+            for a, b in chunks:
+                v = torch.addmm(shift, _pairs(g, h, flat, shape, a, b), w_s.t())
+                out[a:b] = F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out).mean(dim=2)
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat)
         ctx.shape, ctx.training = shape, bn.training
         return out
@@ -328,34 +331,36 @@ class LeakyMLPMean(torch.autograd.Function):
         m = f * n * k
         grad_out = grad_out / k
         scale = gamma * rstd
-        d_weight = torch.zeros_like(weight)
+        w_hat, b_hat = weight * rstd.unsqueeze(1), -mean * rstd
+        w_s = weight * scale.unsqueeze(1)                                    # du @ W = (du / scale) @ w_s
+        d_weight = torch.zeros_like(weight)                                  # accumulates (du / scale)^T z
         d_h = torch.empty_like(h)
         d_g = torch.zeros(f * n, c_in, dtype=g.dtype, device=g.device)
         if ctx.training:  # du = scale (dv - <dv> - u_hat <dv u_hat>); both sums from the per-point forward sums
             slope_sum, slope_uhat_sum = ctx.saved_tensors[8:]
             d_beta = (grad_out * slope_sum).reshape(-1, c_out).sum(0)
             d_gamma = (grad_out * slope_uhat_sum).reshape(-1, c_out).sum(0)
-            mean_dv, mean_dv_uhat = d_beta / m, d_gamma / m
+            mean_dv, neg_mean_dv_uhat = d_beta / m, -d_gamma / m
         else:
             d_beta = torch.zeros(c_out, dtype=g.dtype, device=g.device)
             d_gamma = torch.zeros_like(d_beta)
         for a, b in _frame_chunks(shape, g.device):
             z = _pairs(g, h, flat, shape, a, b)
-            uhat = (z @ weight.t()).sub_(mean).mul_(rstd)
-            v = (uhat * gamma).add_(beta).view(b - a, n, k, c_out)
+            uhat = torch.addmm(b_hat, z, w_hat.t())
+            v = torch.addcmul(beta, uhat, gamma).view(b - a, n, k, c_out)
             grad = grad_out[a:b].unsqueeze(2).expand(b - a, n, k, c_out)
             dv = torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
             if ctx.training:
-                du = dv.sub_(mean_dv).sub_(uhat.mul_(mean_dv_uhat)).mul_(scale)
+                du = dv.sub_(mean_dv).addcmul_(uhat, neg_mean_dv_uhat)      # du / scale
             else:
                 d_beta += dv.sum(0)
                 d_gamma += (dv * uhat).sum(0)
-                du = dv.mul_(scale)
+                du = dv
             d_weight.addmm_(du.t(), z)
-            dz = torch.ops.aten.leaky_relu_backward(du @ weight, z, SLOPE, True)   # z has the signs of its input
+            dz = torch.ops.aten.leaky_relu_backward(du @ w_s, z, SLOPE, True)   # z has the signs of its input
             d_h[a:b] = dz.view(b - a, n, k, c_in).sum(dim=2)
             d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
-        return d_g.view(g.shape), d_h, d_weight, d_gamma, d_beta, None, None, None
+        return d_g.view(g.shape), d_h, d_weight.mul_(scale.unsqueeze(1)), d_gamma, d_beta, None, None, None
 
 
 # ------------------------------------------------------------------------------------------------ point encoder
@@ -432,6 +437,7 @@ class CurveGrouping(nn.Module):
         start = score.squeeze(-1).topk(s, dim=-1, sorted=False)[1]     # f s, release order
         cur = (start + (torch.arange(f, device=a.device) * n).view(f, 1)).reshape(-1)
         w_nb, w_psi = self.step_score.weight.view(-1).split(c)
+        point_logit = feat @ w_nb                                      # (f n): w_a . F_j once per point, not per pair
         psi = feat.index_select(0, cur)                                # (f s) c
         phi = None
         curves, picks = [], []
@@ -444,21 +450,46 @@ class CurveGrouping(nn.Module):
                 w = w.reshape(f * s, 2)
                 psi = phi * w[:, :1] + psi * w[:, 1:]
             cand = graph.walk_flat.index_select(0, cur)                # (f s) k
-            nb = feat.index_select(0, cand.reshape(-1)).view(f * s, -1, c)
-            logit = nb @ w_nb + (psi @ w_psi).unsqueeze(-1)            # (f s) k
+            logit = point_logit[cand] + (psi @ w_psi).unsqueeze(-1)    # (f s) k
             logit = self.step_bn(logit.reshape(-1, 1)).view(f * s, -1)
             if step > 0:
-                logit = logit * crossover_suppression(phi - psi, nb - phi.unsqueeze(1))
+                with torch.no_grad():
+                    nb = feat.index_select(0, cand.reshape(-1)).view(f * s, -1, c)
+                    factor = crossover_suppression(phi - psi, nb - phi.unsqueeze(1))
+                    del nb
+                logit = logit * factor
             pi = torch.softmax(logit, dim=-1)
             j = pi.argmax(dim=-1, keepdim=True)
             omega = (torch.zeros_like(pi).scatter_(1, j, 1.0) - pi).detach() + pi
-            phi = (omega.unsqueeze(1) @ nb).squeeze(1)                 # = F_{j*} (to 1 ulp)
+            phi = PickedNeighbour.apply(feat, omega, cand, j)          # = sum_j omega_j F_j
             cur = cand.gather(1, j).squeeze(1)
             curves.append(phi)
             picks.append(cur)
         curves = torch.stack(curves, dim=1).view(f, s, self.length, c)
         walk = (torch.stack(picks, dim=1).view(f, s, self.length) % n)
         return curves, start, walk
+
+
+class PickedNeighbour(torch.autograd.Function):
+    """phi = sum_j omega_j F_{cand_j} for a straight-through one-hot omega (exact zeros off the pick j*), without
+    gathering the (rows, k, c) neighbour features for autograd: forward = omega_{j*} F_{cand_{j*}} (the same sum: the
+    other terms are exact zeros); backward d omega_j = F_{cand_j} . d phi (a gather without gradient) and
+    d F_{cand_{j*}} += omega_{j*} d phi (the only nonzero neighbour gradient)."""
+
+    @staticmethod
+    def forward(ctx, feat, omega, cand, j):
+        rows = cand.gather(1, j).squeeze(1)
+        w = omega.gather(1, j)
+        ctx.save_for_backward(feat, cand, rows, w)
+        return feat.index_select(0, rows) * w
+
+    @staticmethod
+    def backward(ctx, d_phi):
+        feat, cand, rows, w = ctx.saved_tensors
+        r, k = cand.shape
+        d_omega = torch.bmm(feat.index_select(0, cand.reshape(-1)).view(r, k, -1), d_phi.unsqueeze(-1)).squeeze(-1)
+        d_feat = torch.zeros_like(feat).index_add_(0, rows, d_phi * w)
+        return d_feat, d_omega, None, None
 
 
 def crossover_suppression(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
