@@ -305,19 +305,20 @@ class LeakyMLPMean(torch.autograd.Function):
             # out_i = mean_j LReLU'(v_ij) v_ij = (gamma U_i + beta S_i) / k
             w_hat, b_hat = weight * rstd.unsqueeze(1), -mean * rstd          # u_hat = w_hat z + b_hat
             slope_sum, slope_uhat_sum = torch.empty_like(out), torch.empty_like(out)
-            one, slope_neg = g.new_tensor(1.0), g.new_tensor(SLOPE)
+            ones = g.new_ones(1, 1)
             for a, b in chunks:
                 uhat = torch.addmm(b_hat, _pairs(g, h, flat, shape, a, b), w_hat.t())
-                slope = torch.where(torch.addcmul(beta, uhat, gamma) > 0, one, slope_neg)
-                slope_sum[a:b] = slope.view(b - a, n, k, c_out).sum(dim=2)
-                slope_uhat_sum[a:b] = slope.mul_(uhat).view(b - a, n, k, c_out).sum(dim=2)
+                slope = torch.ops.aten.leaky_relu_backward(ones.expand_as(uhat), torch.addcmul(beta, uhat, gamma),
+                                                           SLOPE, False)              # LReLU'(v), no branch
+                torch.sum(slope.view(b - a, n, k, c_out), dim=2, out=slope_sum[a:b])
+                torch.sum(slope.mul_(uhat).view(b - a, n, k, c_out), dim=2, out=slope_uhat_sum[a:b])
             torch.addcmul(slope_sum * (beta / k), slope_uhat_sum, gamma / k, out=out)
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat, slope_sum, slope_uhat_sum)
         else:
             w_s = weight * scale.unsqueeze(1)
             for a, b in chunks:
                 v = torch.addmm(shift, _pairs(g, h, flat, shape, a, b), w_s.t())
-                out[a:b] = F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out).mean(dim=2)
+                torch.mean(F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out), dim=2, out=out[a:b])
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat)
         ctx.shape, ctx.training = shape, bn.training
         return out
@@ -358,7 +359,7 @@ class LeakyMLPMean(torch.autograd.Function):
                 du = dv
             d_weight.addmm_(du.t(), z)
             dz = torch.ops.aten.leaky_relu_backward(du @ w_s, z, SLOPE, True)   # z has the signs of its input
-            d_h[a:b] = dz.view(b - a, n, k, c_in).sum(dim=2)
+            torch.sum(dz.view(b - a, n, k, c_in), dim=2, out=d_h[a:b])
             d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
         return d_g.view(g.shape), d_h, d_weight.mul_(scale.unsqueeze(1)), d_gamma, d_beta, None, None, None
 
