@@ -451,7 +451,7 @@ class CurveGrouping(nn.Module):
                 w = w.reshape(f * s, 2)
                 psi = phi * w[:, :1] + psi * w[:, 1:]
             cand = graph.walk_flat.index_select(0, cur)                # (f s) k
-            logit = point_logit[cand] + (psi @ w_psi).unsqueeze(-1)    # (f s) k
+            logit = point_logit.index_select(0, cand.reshape(-1)).view(f * s, -1) + (psi @ w_psi).unsqueeze(-1)
             logit = self.step_bn(logit.reshape(-1, 1)).view(f * s, -1)
             if step > 0:
                 with torch.no_grad():
