@@ -15,7 +15,11 @@ reference): channels-last tensors so every 1x1 convolution is one matmul; one k-
 blocks (the coordinates never change); linear maps of the 9-d point descriptor act per point
 (W [p_i, p_j, p_j - p_i] = (W1 - W3) p_i + (W2 + W3) p_j) and their batch-norm statistics come from 3x3 coordinate
 moments; the initial LPFA's max commutes with the monotone LReLU; the in-block LPFA is one autograd function that
-works a few frames at a time and keeps no (frames, points, k, channels) tensor for backward (it recomputes it).
+works a few frames at a time and keeps no (frames, points, k, channels) tensor for backward (it recomputes it); its
+training batch statistics come from sum z and z^T z (u = W z), the batch norm is folded into the matmul, and the mean
+output is rebuilt from the two per-point sums backward needs anyway. The walk scores candidates from one per-point
+logit w_a . F_j (gathered as scalars), gathers neighbour features only without gradient (crossover suppression) and
+takes its straight-through pick through :class:`PickedNeighbour`, whose backward needs no (curves, k, c) gradient.
 
 Shapes: b batch, t frames, f = b*t point clouds, n points, k neighbours, c channels, s curves, l curve length,
 m tokens, d model width.

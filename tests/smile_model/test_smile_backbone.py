@@ -1,5 +1,5 @@
 """The released MeshSmileNet backbone: shapes, release semantics that the fixtures alone do not pin (train-mode walk,
-PE placement, k-NN with self), and the exactness of the fused LPFA autograd function."""
+PE placement, k-NN with self), and the exactness of the fused LPFA and walk-pick autograd functions."""
 import pytest
 import torch
 from smile_model_data import micro_backbone
@@ -11,6 +11,7 @@ from common.smile.backbone import (
     Graph,
     LeakyMLPMean,
     MeshSmileBackbone,
+    PickedNeighbour,
     PointBN,
     gather,
     knn,
@@ -77,6 +78,28 @@ def test_fused_lpfa_function_matches_autograd_and_gradcheck(training):
     args = (g, h, w, bn.weight, bn.bias)
     torch.testing.assert_close(fused(*args), direct(*args))
     assert torch.autograd.gradcheck(fused, args)
+
+
+def test_walk_pick_equals_the_straight_through_sum_and_its_gradients():
+    """PickedNeighbour(feat, omega, cand, j) = omega @ feat[cand] for the walk's straight-through one-hot omega, with
+    the gradients autograd gives that product (feature gradient at the pick only, omega's from every candidate)."""
+    torch.manual_seed(0)
+    feat = torch.randn(30, 5, dtype=torch.float64, requires_grad=True)
+    logit = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    cand = torch.randint(0, 30, (7, 4))
+    weight = torch.randn(7, 5, dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        pi = torch.softmax(logit * 3, dim=-1)
+        j = pi.argmax(dim=-1, keepdim=True)
+        omega = (torch.zeros_like(pi).scatter_(1, j, 1.0) - pi).detach() + pi
+        phi = (PickedNeighbour.apply(feat, omega, cand, j) if fused
+               else (omega.unsqueeze(1) @ feat[cand]).squeeze(1))
+        d_feat, d_logit = torch.autograd.grad((phi * weight).sum() + phi.square().sum(), (feat, logit))
+        results.append((phi, d_feat, d_logit))
+    for fused, direct in zip(*results):
+        torch.testing.assert_close(fused, direct, rtol=1e-12, atol=1e-12)
+    assert results[0][2].abs().sum() > 0
 
 
 def test_walk_has_no_noise_in_training_and_every_walk_weight_learns():
