@@ -33,9 +33,10 @@ from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.smile.backbone import BackboneConfig, sinusoid  # noqa: E402
+from common.smile.backbone import BackboneConfig  # noqa: E402
 from common.smile.models import FusionNet  # noqa: E402
 from common.smile.release_weights import RELEASE_BLOCKS, to_release_state_dict  # noqa: E402
+from common.smile.transformers import sinusoid  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 

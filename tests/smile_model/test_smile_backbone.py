@@ -4,19 +4,12 @@ import pytest
 import torch
 from smile_model_data import micro_backbone
 
-from common.smile.backbone import (
-    Block,
-    BackboneConfig,
-    CurveGrouping,
-    Graph,
-    LeakyMLPMean,
-    MeshSmileBackbone,
-    PickedNeighbour,
-    PointBN,
-    gather,
-    knn,
-    sinusoid,
-)
+from common.smile.backbone import BackboneConfig, MeshSmileBackbone
+from common.smile.encoder.curves import CurveGrouping, PickedNeighbour
+from common.smile.encoder.graph import Graph, gather, knn
+from common.smile.encoder.layers import PointBN
+from common.smile.encoder.lpfa import LeakyMLPMean
+from common.smile.transformers import Block, sinusoid
 
 
 def test_shapes_of_demo_micro_and_narrow_backbones():
