@@ -175,7 +175,7 @@ class MeshSmileBackbone(nn.Module):
             raise ValueError(f"backbone expects (batch, frames, {N_LANDMARKS}, 3), got {tuple(clip.shape)}")
         xyz = rearrange(clip.index_select(2, self.point_subset), "b t n c -> (b t) n c")
         points = self.encoder(xyz, record=record)                      # f n c
-        return self.reduce_bn(self.reduce(points.transpose(1, 2)).transpose(1, 2))
+        return self.reduce_bn(torch.matmul(self.reduce.weight, points))  # = Linear over the point axis, no transpose
 
     def from_tokens(self, tokens: torch.Tensor, b: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Point-reduction output (b*t, m, c) -> (h, per-frame features)."""

@@ -7,7 +7,7 @@ from smile_model_data import micro_backbone
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
 from common.smile.encoder.curves import CurveGrouping, PickedNeighbour
 from common.smile.encoder.graph import Graph, gather, knn
-from common.smile.encoder.layers import PointBN
+from common.smile.encoder.layers import NarrowBN, PointBN
 from common.smile.encoder.lpfa import LeakyMLPMean
 from common.smile.transformers import Block, sinusoid
 
@@ -93,6 +93,31 @@ def test_walk_pick_equals_the_straight_through_sum_and_its_gradients():
     for fused, direct in zip(*results):
         torch.testing.assert_close(fused, direct, rtol=1e-12, atol=1e-12)
     assert results[0][2].abs().sum() > 0
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_narrow_batch_norm_is_batch_norm_in_training_and_eval(channels):
+    torch.manual_seed(0)
+    ref, ours = torch.nn.BatchNorm1d(channels), NarrowBN(channels)
+    with torch.no_grad():
+        ref.weight.uniform_(0.5, 2.0)
+        ref.bias.uniform_(-1.0, 1.0)
+    ours.load_state_dict(ref.state_dict())
+    x = (torch.randn(500, channels) * 3 + 1).double().requires_grad_()
+    ref, ours = ref.double(), ours.double()
+    for _ in range(2):                                               # two updates of the running statistics
+        y_ref, y = ref(x), ours(x)
+        g = torch.randn_like(y_ref)
+        grads_ref = torch.autograd.grad(y_ref, (x, ref.weight, ref.bias), g)
+        grads = torch.autograd.grad(y, (x, ours.weight, ours.bias), g)
+        assert torch.allclose(y, y_ref, atol=1e-12)
+        for a, b in zip(grads, grads_ref):
+            assert torch.allclose(a, b, atol=1e-10)
+    for name, buf in ref.state_dict().items():
+        assert torch.allclose(ours.state_dict()[name], buf, atol=1e-12), name
+    ours.load_state_dict(ref.state_dict())
+    ref.eval(), ours.eval()
+    assert torch.equal(ours(x), ref(x))                              # eval: PyTorch's own kernel
 
 
 def test_walk_has_no_noise_in_training_and_every_walk_weight_learns():

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from common.smile.encoder.graph import Graph
-from common.smile.encoder.layers import PointBN, leaky
+from common.smile.encoder.layers import NarrowBN, PointBN, leaky
 
 
 class CurveGrouping(nn.Module):
@@ -28,9 +28,9 @@ class CurveGrouping(nn.Module):
         self.n_curves, self.length, self.momentum_per_curve = n_curves, length, momentum_per_curve
         self.start_score = nn.Linear(c, 1, bias=False)
         self.step_score = nn.Linear(2 * c, 1, bias=False)
-        self.step_bn = nn.BatchNorm1d(1)
+        self.step_bn = NarrowBN(1)
         self.momentum = nn.Linear(2 * c, 2, bias=False)
-        self.momentum_bn = nn.BatchNorm1d(2)
+        self.momentum_bn = NarrowBN(2)
 
     def forward(self, a: torch.Tensor, graph: Graph):
         f, n, c = a.shape

@@ -24,7 +24,6 @@ def bn_affine(bn: nn.BatchNorm1d, stats):
     return s, bn.bias - mean * s
 
 
-
 def leaky(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, SLOPE)
 
@@ -34,3 +33,19 @@ class PointBN(nn.BatchNorm1d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.reshape(-1, x.shape[-1])).view(x.shape)
+
+
+class NarrowBN(nn.BatchNorm1d):
+    """nn.BatchNorm1d on (rows, C) for C = 1 or 2 (the walk's logits and momentum weights), same semantics.
+
+    Training: the batch statistics come from one ``var_mean`` over the rows and BN(x) = s x + t (see
+    :func:`bn_affine`); PyTorch's kernel splits its work by channel, so with one or two channels it runs serially.
+    Eval: PyTorch's own kernel (running statistics), bit for bit what the release computes.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        var, mean = torch.var_mean(x, dim=0, unbiased=False)
+        s, t = bn_affine(self, lambda: (mean, var, x.shape[0]))
+        return torch.addcmul(t, x, s)
