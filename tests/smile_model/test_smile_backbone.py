@@ -8,6 +8,7 @@ from common.smile.backbone import BackboneConfig, MeshSmileBackbone
 from common.smile.encoder.curves import CurveGrouping, PickedNeighbour
 from common.smile.encoder.graph import Graph, gather, knn
 from common.smile.encoder.layers import NarrowBN, PointBN
+from common.smile.encoder import lpfa
 from common.smile.encoder.lpfa import LeakyMLPMean
 from common.smile.transformers import Block, sinusoid
 
@@ -71,6 +72,44 @@ def test_fused_lpfa_function_matches_autograd_and_gradcheck(training):
     args = (g, h, w, bn.weight, bn.bias)
     torch.testing.assert_close(fused(*args), direct(*args))
     assert torch.autograd.gradcheck(fused, args)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_fused_lpfa_split_over_threads_equals_one_thread(training, monkeypatch):
+    """With 2 intra-op threads the fused LPFA runs its chunks in 2 single-threaded parts: same output, gradients and
+    running statistics as one thread, also under inference mode; the thread setting is restored."""
+    torch.manual_seed(0)
+    graph = Graph(knn(torch.rand(6, 12, 3), 3))
+    monkeypatch.setitem(lpfa.CHUNK_ROWS, "cpu", 12 * 3)               # one frame per chunk: 6 chunks
+    started = []
+
+    class CountingThread(lpfa.threading.Thread):
+        def start(self):
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(lpfa.threading, "Thread", CountingThread)
+    g0, h0 = torch.randn(6, 12, 4, dtype=torch.float64), torch.randn(6, 12, 4, dtype=torch.float64)
+    w0 = torch.randn(5, 4, dtype=torch.float64)
+    runs = {}
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            bn = PointBN(5).double().train(training)
+            g, h, w = (x.clone().requires_grad_() for x in (g0, h0, w0))
+            out = LeakyMLPMean.apply(g, h, w, bn.weight, bn.bias, bn, graph.lpfa_flat, graph.shape)
+            grads = torch.autograd.grad(out.square().sum(), (g, h, w, bn.weight, bn.bias))
+            with torch.inference_mode():
+                bn.eval()
+                inferred = LeakyMLPMean.apply(g0, h0, w0, bn.weight, bn.bias, bn, graph.lpfa_flat, graph.shape)
+            runs[threads] = (out, *grads, bn.running_mean, bn.running_var, inferred)
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    assert len(started) == (4 if training else 3)                    # each chunk loop used one extra thread
+    for one, two in zip(runs[1], runs[2]):
+        torch.testing.assert_close(two, one, rtol=1e-12, atol=1e-12)
 
 
 def test_walk_pick_equals_the_straight_through_sum_and_its_gradients():

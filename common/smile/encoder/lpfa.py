@@ -4,6 +4,8 @@ neighbours after LReLU, MLP, BN), the latter as one fused autograd function that
 (frames, points, k, channels) tensor."""
 from __future__ import annotations
 
+import threading
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,6 +21,51 @@ def _frame_chunks(shape: tuple[int, int, int], device: torch.device) -> list[tup
     f, n, k = shape
     step = max(1, CHUNK_ROWS["cpu" if device.type == "cpu" else "other"] // (n * k))
     return [(a, min(f, a + step)) for a in range(0, f, step)]
+
+
+def _split_over_threads(chunks: list[tuple[int, int]], work, device: torch.device) -> list:
+    """[work(part) for part in parts]: the chunk list cut into one contiguous part per intra-op thread, each part run
+    single-threaded in its own thread (ATen releases the GIL), results in part order (so sums combine the same way
+    every run). The loops are many small ops, and one op split over threads waits at a barrier for both: one thread
+    per part does the same work without the barriers. One part, in this thread, where that cannot help (one thread,
+    few chunks, not CPU, autocast on: autocast state is per thread). Grad and inference mode are carried over."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads < 2 or len(chunks) < 2 * threads or torch.is_autocast_enabled("cpu"):
+        return [work(chunks)]
+    size = -(-len(chunks) // threads)
+    parts = [chunks[i: i + size] for i in range(0, len(chunks), size)]
+    results, errors = [None] * len(parts), []
+    inference = torch.is_inference_mode_enabled()
+
+    def run(i: int) -> None:
+        try:
+            torch.set_num_threads(1)
+            with torch.inference_mode(inference), torch.no_grad():
+                results[i] = work(parts[i])
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(1, len(parts))]
+    for w in workers:
+        w.start()
+    try:
+        run(0)
+        for w in workers:
+            w.join()
+    finally:
+        torch.set_num_threads(threads)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _in_order_sums(parts: list[tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+    """Element-wise sums of the parts' tuples, added in part order."""
+    totals = [x.clone() for x in parts[0]]
+    for part in parts[1:]:
+        for total, x in zip(totals, part):
+            total += x
+    return totals
 
 
 def _pairs(g: torch.Tensor, h: torch.Tensor, flat: torch.Tensor, shape, a: int, b: int) -> torch.Tensor:
@@ -43,12 +90,16 @@ class LeakyMLPMean(torch.autograd.Function):
         f, n, k = shape
         chunks = _frame_chunks(shape, g.device)
         if bn.training:  # u = W z: sum u = W sum z, sum u_c^2 = w_c (sum z z^T) w_c (one product per chunk)
-            z_sum = torch.zeros(g.shape[-1], dtype=torch.float64, device=g.device)
-            zz_sum = torch.zeros(g.shape[-1], g.shape[-1], dtype=torch.float64, device=g.device)
-            for a, b in chunks:
-                z = _pairs(g, h, flat, shape, a, b)
-                z_sum += z.sum(0).double()
-                zz_sum += (z.t() @ z).double()
+            def moments(part):
+                z_sum = torch.zeros(g.shape[-1], dtype=torch.float64, device=g.device)
+                zz_sum = torch.zeros(g.shape[-1], g.shape[-1], dtype=torch.float64, device=g.device)
+                for a, b in part:
+                    z = _pairs(g, h, flat, shape, a, b)
+                    z_sum += z.sum(0).double()
+                    zz_sum += (z.t() @ z).double()
+                return z_sum, zz_sum
+            parts = _split_over_threads(chunks, moments, g.device)
+            z_sum, zz_sum = _in_order_sums(parts)
             m = f * n * k
             w64 = weight.double()
             mean64 = w64 @ z_sum / m
@@ -70,19 +121,25 @@ class LeakyMLPMean(torch.autograd.Function):
             w_hat, b_hat = weight * rstd.unsqueeze(1), -mean * rstd          # u_hat = w_hat z + b_hat
             slope_sum, slope_uhat_sum = torch.empty_like(out), torch.empty_like(out)
             ones = g.new_ones(1, 1)
-            for a, b in chunks:
-                uhat = torch.addmm(b_hat, _pairs(g, h, flat, shape, a, b), w_hat.t())
-                slope = torch.ops.aten.leaky_relu_backward(ones.expand_as(uhat), torch.addcmul(beta, uhat, gamma),
-                                                           SLOPE, False)              # LReLU'(v), no branch
-                torch.sum(slope.view(b - a, n, k, c_out), dim=2, out=slope_sum[a:b])
-                torch.sum(slope.mul_(uhat).view(b - a, n, k, c_out), dim=2, out=slope_uhat_sum[a:b])
+
+            def slope_sums(part):
+                for a, b in part:
+                    uhat = torch.addmm(b_hat, _pairs(g, h, flat, shape, a, b), w_hat.t())
+                    slope = torch.ops.aten.leaky_relu_backward(ones.expand_as(uhat), torch.addcmul(beta, uhat, gamma),
+                                                               SLOPE, False)              # LReLU'(v), no branch
+                    torch.sum(slope.view(b - a, n, k, c_out), dim=2, out=slope_sum[a:b])
+                    torch.sum(slope.mul_(uhat).view(b - a, n, k, c_out), dim=2, out=slope_uhat_sum[a:b])
+            _split_over_threads(chunks, slope_sums, g.device)
             torch.addcmul(slope_sum * (beta / k), slope_uhat_sum, gamma / k, out=out)
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat, slope_sum, slope_uhat_sum)
         else:
             w_s = weight * scale.unsqueeze(1)
-            for a, b in chunks:
-                v = torch.addmm(shift, _pairs(g, h, flat, shape, a, b), w_s.t())
-                torch.mean(F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out), dim=2, out=out[a:b])
+
+            def means(part):
+                for a, b in part:
+                    v = torch.addmm(shift, _pairs(g, h, flat, shape, a, b), w_s.t())
+                    torch.mean(F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out), dim=2, out=out[a:b])
+            _split_over_threads(chunks, means, g.device)
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat)
         ctx.shape, ctx.training = shape, bn.training
         return out
@@ -98,7 +155,6 @@ class LeakyMLPMean(torch.autograd.Function):
         scale = gamma * rstd
         w_hat, b_hat = weight * rstd.unsqueeze(1), -mean * rstd
         w_s = weight * scale.unsqueeze(1)                                    # du @ W = (du / scale) @ w_s
-        d_weight = torch.zeros_like(weight)                                  # accumulates (du / scale)^T z
         d_h = torch.empty_like(h)
         d_g = torch.zeros(f * n, c_in, dtype=g.dtype, device=g.device)
         if ctx.training:  # du = scale (dv - <dv> - u_hat <dv u_hat>); both sums from the per-point forward sums
@@ -106,25 +162,33 @@ class LeakyMLPMean(torch.autograd.Function):
             d_beta = (grad_out * slope_sum).reshape(-1, c_out).sum(0)
             d_gamma = (grad_out * slope_uhat_sum).reshape(-1, c_out).sum(0)
             mean_dv, neg_mean_dv_uhat = d_beta / m, -d_gamma / m
-        else:
-            d_beta = torch.zeros(c_out, dtype=g.dtype, device=g.device)
-            d_gamma = torch.zeros_like(d_beta)
-        for a, b in _frame_chunks(shape, g.device):
-            z = _pairs(g, h, flat, shape, a, b)
-            uhat = torch.addmm(b_hat, z, w_hat.t())
-            v = torch.addcmul(beta, uhat, gamma).view(b - a, n, k, c_out)
-            grad = grad_out[a:b].unsqueeze(2).expand(b - a, n, k, c_out)
-            dv = torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
-            if ctx.training:
-                du = dv.sub_(mean_dv).addcmul_(uhat, neg_mean_dv_uhat)      # du / scale
-            else:
-                d_beta += dv.sum(0)
-                d_gamma += (dv * uhat).sum(0)
-                du = dv
-            d_weight.addmm_(du.t(), z)
-            dz = torch.ops.aten.leaky_relu_backward(du @ w_s, z, SLOPE, True)   # z has the signs of its input
-            torch.sum(dz.view(b - a, n, k, c_in), dim=2, out=d_h[a:b])
-            d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
+
+        def gradients(part):  # d_h and d_g rows of the part's frames (neighbours lie in the same frame) + sums
+            d_weight = torch.zeros_like(weight)                              # accumulates (du / scale)^T z
+            d_beta_part = torch.zeros(c_out, dtype=g.dtype, device=g.device)
+            d_gamma_part = torch.zeros_like(d_beta_part)
+            for a, b in part:
+                z = _pairs(g, h, flat, shape, a, b)
+                uhat = torch.addmm(b_hat, z, w_hat.t())
+                v = torch.addcmul(beta, uhat, gamma).view(b - a, n, k, c_out)
+                grad = grad_out[a:b].unsqueeze(2).expand(b - a, n, k, c_out)
+                dv = torch.ops.aten.leaky_relu_backward(grad, v, SLOPE, False).view(-1, c_out)
+                if ctx.training:
+                    du = dv.sub_(mean_dv).addcmul_(uhat, neg_mean_dv_uhat)  # du / scale
+                else:
+                    d_beta_part += dv.sum(0)
+                    d_gamma_part += (dv * uhat).sum(0)
+                    du = dv
+                d_weight.addmm_(du.t(), z)
+                dz = torch.ops.aten.leaky_relu_backward(du @ w_s, z, SLOPE, True)   # z has the signs of its input
+                torch.sum(dz.view(b - a, n, k, c_in), dim=2, out=d_h[a:b])
+                d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
+            return d_weight, d_beta_part, d_gamma_part
+
+        parts = _split_over_threads(_frame_chunks(shape, g.device), gradients, g.device)
+        d_weight, d_beta_eval, d_gamma_eval = _in_order_sums(parts)
+        if not ctx.training:
+            d_beta, d_gamma = d_beta_eval, d_gamma_eval
         return d_g.view(g.shape), d_h, d_weight.mul_(scale.unsqueeze(1)), d_gamma, d_beta, None, None, None
 
 
