@@ -6,8 +6,13 @@ landmark coordinates, which never change inside the encoder, so one table serves
 """
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import nn
+
+CHUNK_ROWS = {"cpu": 16384, "other": 1 << 22}  # rows (neighbour pairs, or score entries / n) per chunk of frames; on
+# CPU ~1-2 MB per tensor, so the temporaries stay in a core's L2 cache; on an accelerator large chunks keep kernels big
 
 
 def knn(xyz: torch.Tensor, k: int) -> torch.Tensor:
@@ -15,8 +20,19 @@ def knn(xyz: torch.Tensor, k: int) -> torch.Tensor:
     normally column 0, but it is not forced: the release does not force it either).
 
     The release's float32 op order is kept, so exact ties (real at ~1e-4 squared distances) break the same way:
-    G = -2 X^T X; q = sum_c X^2; score = -q - G - q^T; torch.topk.
+    G = -2 X^T X; q = sum_c X^2; score = -q - G - q^T; torch.topk. Frames are independent: on CPU a few at a time
+    (the (frames, n, n) scores stay small), split over the threads (:func:`split_over_threads`).
     """
+    f, n, _ = xyz.shape
+    step = max(1, CHUNK_ROWS["cpu"] // (n * n)) if xyz.device.type == "cpu" else f
+    chunks = [(a, min(f, a + step)) for a in range(0, f, step)]
+
+    def nearest(part):
+        return [_knn_frames(xyz[a:b], k) for a, b in part]
+    return torch.cat([idx for part in split_over_threads(chunks, nearest, xyz.device) for idx in part])
+
+
+def _knn_frames(xyz: torch.Tensor, k: int) -> torch.Tensor:
     x = xyz.transpose(1, 2).contiguous()                               # f 3 n
     inner = -2 * torch.matmul(x.transpose(2, 1), x)
     xx = torch.sum(x ** 2, dim=1, keepdim=True)
@@ -111,7 +127,64 @@ def neighbour_max(x: torch.Tensor, graph: Graph) -> torch.Tensor:
     f, n, k = graph.shape
     c = x.shape[-1]
     flat = x.reshape(f * n, c)
+    table = graph.lpfa_flat.view(f, n, k)
+    rows = torch.empty(f, n, c, dtype=torch.long, device=x.device)
+
+    def arg_max_rows(part):  # a few frames at a time: no (f, n, k, c) tensor at all
+        for a, b in part:
+            pos = flat.index_select(0, table[a:b].reshape(-1)).view(b - a, n, k, c).max(dim=2).indices
+            torch.gather(table[a:b], 2, pos, out=rows[a:b])
     with torch.no_grad():
-        pos = flat.index_select(0, graph.lpfa_flat).view(f, n, k, c).max(dim=2).indices   # f n c
-        rows = torch.gather(graph.lpfa_flat.view(f, n, k), 2, pos)                         # f n c
+        split_over_threads(frame_chunks(graph.shape, x.device), arg_max_rows, x.device)
     return flat.gather(0, rows.view(f * n, c)).view(f, n, c)
+
+
+def frame_chunks(shape: tuple[int, int, int], device: torch.device) -> list[tuple[int, int]]:
+    f, n, k = shape
+    step = max(1, CHUNK_ROWS["cpu" if device.type == "cpu" else "other"] // (n * k))
+    return [(a, min(f, a + step)) for a in range(0, f, step)]
+
+
+def split_over_threads(chunks: list[tuple[int, int]], work, device: torch.device) -> list:
+    """[work(part) for part in parts]: the chunk list cut into one contiguous part per intra-op thread, each part run
+    single-threaded in its own thread (ATen releases the GIL), results in part order (so sums combine the same way
+    every run). The loops are many small ops, and one op split over threads waits at a barrier for both: one thread
+    per part does the same work without the barriers. One part, in this thread, where that cannot help (one thread,
+    few chunks, not CPU, autocast on: autocast state is per thread). Grad and inference mode are carried over."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads < 2 or len(chunks) < 2 * threads or torch.is_autocast_enabled("cpu"):
+        return [work(chunks)]
+    size = -(-len(chunks) // threads)
+    parts = [chunks[i: i + size] for i in range(0, len(chunks), size)]
+    results, errors = [None] * len(parts), []
+    inference = torch.is_inference_mode_enabled()
+
+    def run(i: int) -> None:
+        try:
+            torch.set_num_threads(1)
+            with torch.inference_mode(inference), torch.no_grad():
+                results[i] = work(parts[i])
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(1, len(parts))]
+    for w in workers:
+        w.start()
+    try:
+        run(0)
+        for w in workers:
+            w.join()
+    finally:
+        torch.set_num_threads(threads)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def in_order_sums(parts: list[tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+    """Element-wise sums of the parts' tuples, added in part order."""
+    totals = [x.clone() for x in parts[0]]
+    for part in parts[1:]:
+        for total, x in zip(totals, part):
+            total += x
+    return totals

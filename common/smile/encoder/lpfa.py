@@ -4,69 +4,13 @@ neighbours after LReLU, MLP, BN), the latter as one fused autograd function that
 (frames, points, k, channels) tensor."""
 from __future__ import annotations
 
-import threading
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.smile.encoder.graph import Graph, neighbour_max, pair_moments, split_triplet_weight
+from common.smile.encoder.graph import (Graph, frame_chunks, in_order_sums, neighbour_max, pair_moments,
+                                       split_over_threads, split_triplet_weight)
 from common.smile.encoder.layers import SLOPE, PointBN, bn_affine, leaky
-
-CHUNK_ROWS = {"cpu": 16384, "other": 1 << 22}  # neighbour pairs per chunk of the fused LPFA; on CPU ~1-2 MB per
-# tensor, so the temporaries stay in a core's L2 cache; on an accelerator large chunks keep the kernels big
-
-
-def _frame_chunks(shape: tuple[int, int, int], device: torch.device) -> list[tuple[int, int]]:
-    f, n, k = shape
-    step = max(1, CHUNK_ROWS["cpu" if device.type == "cpu" else "other"] // (n * k))
-    return [(a, min(f, a + step)) for a in range(0, f, step)]
-
-
-def _split_over_threads(chunks: list[tuple[int, int]], work, device: torch.device) -> list:
-    """[work(part) for part in parts]: the chunk list cut into one contiguous part per intra-op thread, each part run
-    single-threaded in its own thread (ATen releases the GIL), results in part order (so sums combine the same way
-    every run). The loops are many small ops, and one op split over threads waits at a barrier for both: one thread
-    per part does the same work without the barriers. One part, in this thread, where that cannot help (one thread,
-    few chunks, not CPU, autocast on: autocast state is per thread). Grad and inference mode are carried over."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads < 2 or len(chunks) < 2 * threads or torch.is_autocast_enabled("cpu"):
-        return [work(chunks)]
-    size = -(-len(chunks) // threads)
-    parts = [chunks[i: i + size] for i in range(0, len(chunks), size)]
-    results, errors = [None] * len(parts), []
-    inference = torch.is_inference_mode_enabled()
-
-    def run(i: int) -> None:
-        try:
-            torch.set_num_threads(1)
-            with torch.inference_mode(inference), torch.no_grad():
-                results[i] = work(parts[i])
-        except BaseException as error:  # re-raised in the caller's thread
-            errors.append(error)
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(1, len(parts))]
-    for w in workers:
-        w.start()
-    try:
-        run(0)
-        for w in workers:
-            w.join()
-    finally:
-        torch.set_num_threads(threads)
-    if errors:
-        raise errors[0]
-    return results
-
-
-def _in_order_sums(parts: list[tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
-    """Element-wise sums of the parts' tuples, added in part order."""
-    totals = [x.clone() for x in parts[0]]
-    for part in parts[1:]:
-        for total, x in zip(totals, part):
-            total += x
-    return totals
-
 
 def _pairs(g: torch.Tensor, h: torch.Tensor, flat: torch.Tensor, shape, a: int, b: int) -> torch.Tensor:
     """LReLU(g_j + h_i) for the pairs of frames a..b-1, as ((b-a) n k, c) rows."""
@@ -88,7 +32,7 @@ class LeakyMLPMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, g, h, weight, gamma, beta, bn: nn.BatchNorm1d, flat, shape):
         f, n, k = shape
-        chunks = _frame_chunks(shape, g.device)
+        chunks = frame_chunks(shape, g.device)
         if bn.training:  # u = W z: sum u = W sum z, sum u_c^2 = w_c (sum z z^T) w_c (one product per chunk)
             def moments(part):
                 z_sum = torch.zeros(g.shape[-1], dtype=torch.float64, device=g.device)
@@ -98,8 +42,8 @@ class LeakyMLPMean(torch.autograd.Function):
                     z_sum += z.sum(0).double()
                     zz_sum += (z.t() @ z).double()
                 return z_sum, zz_sum
-            parts = _split_over_threads(chunks, moments, g.device)
-            z_sum, zz_sum = _in_order_sums(parts)
+            parts = split_over_threads(chunks, moments, g.device)
+            z_sum, zz_sum = in_order_sums(parts)
             m = f * n * k
             w64 = weight.double()
             mean64 = w64 @ z_sum / m
@@ -129,7 +73,7 @@ class LeakyMLPMean(torch.autograd.Function):
                                                                SLOPE, False)              # LReLU'(v), no branch
                     torch.sum(slope.view(b - a, n, k, c_out), dim=2, out=slope_sum[a:b])
                     torch.sum(slope.mul_(uhat).view(b - a, n, k, c_out), dim=2, out=slope_uhat_sum[a:b])
-            _split_over_threads(chunks, slope_sums, g.device)
+            split_over_threads(chunks, slope_sums, g.device)
             torch.addcmul(slope_sum * (beta / k), slope_uhat_sum, gamma / k, out=out)
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat, slope_sum, slope_uhat_sum)
         else:
@@ -139,7 +83,7 @@ class LeakyMLPMean(torch.autograd.Function):
                 for a, b in part:
                     v = torch.addmm(shift, _pairs(g, h, flat, shape, a, b), w_s.t())
                     torch.mean(F.leaky_relu_(v, SLOPE).view(b - a, n, k, c_out), dim=2, out=out[a:b])
-            _split_over_threads(chunks, means, g.device)
+            split_over_threads(chunks, means, g.device)
             ctx.save_for_backward(g, h, weight, gamma, beta, mean, rstd, flat)
         ctx.shape, ctx.training = shape, bn.training
         return out
@@ -185,8 +129,8 @@ class LeakyMLPMean(torch.autograd.Function):
                 d_g.index_add_(0, flat[a * n * k: b * n * k], dz)
             return d_weight, d_beta_part, d_gamma_part
 
-        parts = _split_over_threads(_frame_chunks(shape, g.device), gradients, g.device)
-        d_weight, d_beta_eval, d_gamma_eval = _in_order_sums(parts)
+        parts = split_over_threads(frame_chunks(shape, g.device), gradients, g.device)
+        d_weight, d_beta_eval, d_gamma_eval = in_order_sums(parts)
         if not ctx.training:
             d_beta, d_gamma = d_beta_eval, d_gamma_eval
         return d_g.view(g.shape), d_h, d_weight.mul_(scale.unsqueeze(1)), d_gamma, d_beta, None, None, None
