@@ -5,8 +5,9 @@ Clouds Shape Analysis", ICCV 2021, arXiv:2105.01288) run on each frame's landmar
 
 Modules: this one holds the sizes (:class:`BackboneConfig`) and the assembled network (:class:`MeshSmileBackbone`);
 :mod:`common.smile.encoder` the point encoder (``graph``: k-NN table and coordinate moments, ``layers``: channels-last
-BN / LReLU, ``lpfa``: the two LPFAs, ``curves``: curve grouping and aggregation, ``cic``: CIC blocks and the encoder);
-:mod:`common.smile.transformers` the attention blocks. Every formula is in those docstrings;
+BN / LReLU, ``lpfa``: the two LPFAs, ``curves``: curve grouping and aggregation, ``cic``: CIC blocks and the encoder,
+``chunks``: work split over frames and threads); :mod:`common.smile.transformers` the attention blocks. Every formula
+is in those docstrings;
 :mod:`common.smile.release_weights` maps the release's state-dict names onto these modules, and the tests compare
 every intermediate with the release's own output.
 
@@ -24,10 +25,12 @@ blocks (the coordinates never change); linear maps of the 9-d point descriptor a
 moments; the initial LPFA's max commutes with the monotone LReLU; the in-block LPFA is one autograd function that
 works a few frames at a time and keeps no (frames, points, k, channels) tensor for backward (it recomputes it); its
 training batch statistics come from sum z and z^T z (u = W z), the batch norm is folded into the matmul, and the mean
-output is rebuilt from the two per-point sums backward needs anyway. The walk scores candidates from one per-point
-logit w_a . F_j (gathered as scalars), gathers neighbour features only without gradient (crossover suppression) and
-takes its straight-through pick through :class:`common.smile.encoder.curves.PickedNeighbour`, whose backward needs no
-(curves, k, c) gradient.
+output is rebuilt from the two per-point sums backward needs anyway. Loops over chunks of frames (fused LPFA, k-NN,
+the initial LPFA's max) run one single-threaded part per thread, without a thread barrier per small op. The walk
+scores candidates from one per-point logit w_a . F_j (gathered as scalars), gathers neighbour features only without
+gradient (crossover suppression) and takes its straight-through pick through
+:class:`common.smile.encoder.curves.PickedNeighbour`, whose backward needs no (curves, k, c) gradient; its one- and
+two-channel batch norms take their training statistics from one ``var_mean``.
 
 Shapes: b batch, t frames, f = b*t point clouds, n points, k neighbours, c channels, s curves, l curve length,
 m tokens, d model width.

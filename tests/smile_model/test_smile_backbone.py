@@ -5,10 +5,10 @@ import torch
 from smile_model_data import micro_backbone
 
 from common.smile.backbone import BackboneConfig, MeshSmileBackbone
+from common.smile.encoder import chunks
 from common.smile.encoder.curves import CurveGrouping, PickedNeighbour
 from common.smile.encoder.graph import Graph, _knn_frames, gather, knn, neighbour_max
 from common.smile.encoder.layers import NarrowBN, PointBN
-from common.smile.encoder import graph as graph_module
 from common.smile.encoder.lpfa import LeakyMLPMean
 from common.smile.transformers import Block, sinusoid
 
@@ -51,7 +51,7 @@ def test_knn_and_neighbour_max_in_chunks_over_threads_equal_the_whole_batch(monk
     torch.manual_seed(0)
     xyz = torch.rand(5, 40, 3)
     xyz[:, 7] = xyz[:, 3]                                            # exact ties in the scores
-    monkeypatch.setitem(graph_module.CHUNK_ROWS, "cpu", 40 * 40)       # k-NN: one frame per chunk
+    monkeypatch.setitem(chunks.CHUNK_ROWS, "cpu", 40 * 40)       # k-NN: one frame per chunk
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
@@ -59,7 +59,7 @@ def test_knn_and_neighbour_max_in_chunks_over_threads_equal_the_whole_batch(monk
         assert torch.equal(idx, _knn_frames(xyz, 6))
         graph = Graph(idx)
         x = torch.randn(5, 40, 8, requires_grad=True)
-        monkeypatch.setitem(graph_module.CHUNK_ROWS, "cpu", 40 * 6)    # max: one frame per chunk
+        monkeypatch.setitem(chunks.CHUNK_ROWS, "cpu", 40 * 6)    # max: one frame per chunk
         out = neighbour_max(x, graph)
         (d_x,) = torch.autograd.grad(out.sum(), x)
     finally:
@@ -104,15 +104,15 @@ def test_fused_lpfa_split_over_threads_equals_one_thread(training, monkeypatch):
     running statistics as one thread, also under inference mode; the thread setting is restored."""
     torch.manual_seed(0)
     graph = Graph(knn(torch.rand(6, 12, 3), 3))
-    monkeypatch.setitem(graph_module.CHUNK_ROWS, "cpu", 12 * 3)               # one frame per chunk: 6 chunks
+    monkeypatch.setitem(chunks.CHUNK_ROWS, "cpu", 12 * 3)               # one frame per chunk: 6 chunks
     started = []
 
-    class CountingThread(graph_module.threading.Thread):
+    class CountingThread(chunks.threading.Thread):
         def start(self):
             started.append(self)
             super().start()
 
-    monkeypatch.setattr(graph_module.threading, "Thread", CountingThread)
+    monkeypatch.setattr(chunks.threading, "Thread", CountingThread)
     g0, h0 = torch.randn(6, 12, 4, dtype=torch.float64), torch.randn(6, 12, 4, dtype=torch.float64)
     w0 = torch.randn(5, 4, dtype=torch.float64)
     runs = {}

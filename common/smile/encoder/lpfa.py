@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.smile.encoder.graph import (Graph, frame_chunks, in_order_sums, neighbour_max, pair_moments,
-                                       split_over_threads, split_triplet_weight)
+from common.smile.encoder.chunks import frame_chunks, in_order_sums, split_over_threads
+from common.smile.encoder.graph import Graph, neighbour_max, pair_moments, split_triplet_weight
 from common.smile.encoder.layers import SLOPE, PointBN, bn_affine, leaky
 
 def _pairs(g: torch.Tensor, h: torch.Tensor, flat: torch.Tensor, shape, a: int, b: int) -> torch.Tensor:
