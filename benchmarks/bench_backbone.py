@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,9 +34,10 @@ from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.smile.backbone import BackboneConfig, sinusoid  # noqa: E402
+from common.smile.backbone import BackboneConfig  # noqa: E402
 from common.smile.models import FusionNet  # noqa: E402
 from common.smile.release_weights import RELEASE_BLOCKS, to_release_state_dict  # noqa: E402
+from common.smile.transformers import sinusoid  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -390,18 +392,29 @@ def train_step_fn(model: nn.Module, clip, dmarker, label, autocast: bool = False
     return step
 
 
+def process_cpu_seconds() -> float:
+    """User + system CPU seconds of this process, all threads (what a step costs the machine, whoever else runs)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def seconds_per_call(steps: dict, rounds: int) -> dict[str, dict]:
     """One warm-up call, then ``rounds`` timed calls of each step, interleaved (ours, reference, ours, ...) so load
-    bursts from other processes hit both; min and median per step."""
+    bursts from other processes hit both; min and median per step of the wall time, and of the process CPU time
+    (user + system, both threads: less sensitive to other processes taking the cores, since idle threads sleep)."""
     for step in steps.values():
         step()
     times = {name: [] for name in steps}
+    cpu = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), process_cpu_seconds()
             step()
             times[name].append(time.perf_counter() - t0)
-    return {name: {"min": min(v), "median": sorted(v)[len(v) // 2], "all": [round(x, 3) for x in v]}
+            cpu[name].append(process_cpu_seconds() - c0)
+    return {name: {"min": min(v), "median": sorted(v)[len(v) // 2], "all": [round(x, 3) for x in v],
+                   "cpu_min": min(cpu[name]), "cpu_median": sorted(cpu[name])[len(v) // 2],
+                   "cpu_all": [round(x, 3) for x in cpu[name]]}
             for name, v in times.items()}
 
 
@@ -506,6 +519,9 @@ def main() -> None:
     if not args.no_reference:
         result["speedup_fp32_min"] = timing["reference"]["min"] / timing["ours_fp32"]["min"]
         result["speedup_fp32_median"] = timing["reference"]["median"] / timing["ours_fp32"]["median"]
+        result["speedup_fp32_cpu_seconds_min"] = timing["reference"]["cpu_min"] / timing["ours_fp32"]["cpu_min"]
+        result["speedup_fp32_cpu_seconds_median"] = (timing["reference"]["cpu_median"]
+                                                     / timing["ours_fp32"]["cpu_median"])
     if bf16 and args.bf16:
         ours_bf16, _ = paired_models(cfg)
         result["seconds_per_train_step"]["ours_bf16_autocast"] = seconds_per_call(

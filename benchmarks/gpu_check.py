@@ -111,7 +111,7 @@ def check_backbone_on_gpu(cfg, device: str) -> dict:
 
     import torch
 
-    from common.smile import backbone as bb_module
+    from common.smile.encoder import curves, lpfa
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -134,8 +134,8 @@ def check_backbone_on_gpu(cfg, device: str) -> dict:
     diffs = {"output_h": rel(out["gpu"][0], out["cpu"][0]), "output_frames": rel(out["gpu"][1], out["cpu"][1])}
     grad_diffs = {n: rel(out["gpu"][2][n], g) for n, g in out["cpu"][2].items()}
     worst = max(grad_diffs, key=grad_diffs.get)
-    ops = [n for n, obj in vars(bb_module).items() if inspect.isclass(obj) and issubclass(obj, torch.autograd.Function)
-           and obj is not torch.autograd.Function]
+    ops = [n for module in (lpfa, curves) for n, obj in vars(module).items()
+           if inspect.isclass(obj) and issubclass(obj, torch.autograd.Function) and obj is not torch.autograd.Function]
     ok = max(diffs.values()) <= TOLERANCE and grad_diffs[worst] <= TOLERANCE
     return {"custom_autograd_functions": ops, "tolerance": TOLERANCE, **diffs, "worst_gradient": worst,
             "worst_gradient_rel_diff": grad_diffs[worst], "n_gradients": len(grad_diffs), "within_tolerance": ok}
