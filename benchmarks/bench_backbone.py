@@ -34,7 +34,7 @@ from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.smile.backbone import BackboneConfig  # noqa: E402
+from common.smile.backbone_config import BackboneConfig  # noqa: E402
 from common.smile.models import FusionNet  # noqa: E402
 from common.smile.release_weights import RELEASE_BLOCKS, to_release_state_dict  # noqa: E402
 from common.smile.transformers import sinusoid  # noqa: E402

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.registry import Registry
-from common.smile.backbone import BackboneConfig, MeshSmileBackbone
+from common.smile.backbone import MeshSmileBackbone
+from common.smile.backbone_config import BackboneConfig
 from common.smile.deepmarkernet_target import DMN_TARGET_DIM
 from common.smile.dmarker import DMARKER_DIM
 

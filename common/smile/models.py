@@ -14,7 +14,8 @@ from typing import Any
 from torch import nn
 
 from common.registry import UnknownNameError
-from common.smile.backbone import BackboneConfig, MeshSmileBackbone
+from common.smile.backbone import MeshSmileBackbone
+from common.smile.backbone_config import BackboneConfig
 from common.smile.baselines import BASELINES, BinaryModel, Head
 from common.smile.deepmarkernet_target import DMN_TARGET_DIM
 from common.smile.dmarker import DMARKER_DIM

@@ -47,7 +47,7 @@ def make_tiny_dataset(root: Path, n_videos: int = 12, frames: int = 24, n_folds:
 
 def micro_backbone(**overrides):
     """A backbone small enough for many forward/backward passes in a test (same components as the paper one)."""
-    from common.smile.backbone import BackboneConfig
+    from common.smile.backbone_config import BackboneConfig
 
     base = {"n_points": 12, "k": 3, "lpfa_width": 8, "cic": ((8, 8, 2), (8, 16, 2)), "n_curves": 3,
                 "curve_length": 2, "point_width": 16, "n_tokens": 2, "dim": 16, "spatial_dim": 16, "spatial_depth": 2,

@@ -20,7 +20,7 @@ from release_fixtures import (
     trace_model,
 )
 
-from common.smile.backbone import BackboneConfig
+from common.smile.backbone_config import BackboneConfig
 from common.smile.encoder.graph import Graph
 from common.smile.models import FusionNet
 from common.smile.release_weights import load_release_state_dict

@@ -6,7 +6,7 @@ import pytest
 import torch
 from smile_model_data import random_batch
 
-from common.smile.backbone import BackboneConfig
+from common.smile.backbone_config import BackboneConfig
 from common.smile.models import FusionNet, build_model, count_parameters
 from common.smile.release_weights import ReleaseWeightsError, load_release_state_dict, to_release_state_dict
 

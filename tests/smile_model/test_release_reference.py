@@ -9,7 +9,7 @@ import torch
 from release_fixtures import FRAMES_KEPT, assert_choices_equal, fixture, float_keys, max_abs_diffs
 from smile_model_data import random_batch
 
-from common.smile.backbone import BackboneConfig
+from common.smile.backbone_config import BackboneConfig
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_backbone.py"
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 from smile_model_data import micro_backbone
 
-from common.smile.backbone import BackboneConfig, MeshSmileBackbone
+from common.smile.backbone import MeshSmileBackbone
+from common.smile.backbone_config import BackboneConfig
 from common.smile.encoder import chunks
 from common.smile.encoder.curves import CurveGrouping, PickedNeighbour
 from common.smile.encoder.graph import Graph, _knn_frames, gather, knn, neighbour_max

@@ -13,7 +13,7 @@ from common.smile.encoder.layers import PointBN, leaky
 from common.smile.encoder.lpfa import LPFA, InitialLPFA
 
 if TYPE_CHECKING:
-    from common.smile.backbone import BackboneConfig
+    from common.smile.backbone_config import BackboneConfig
 
 
 class CIC(nn.Module):
