@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.fer.augment import IMAGENET_MEAN, IMAGENET_STD
+
 # the deployable configuration: Lite0 backbone (packaged ImageNet weights) and a slim transformer
 CPU_DEPLOY = {"backbone": "efficientnet_lite0", "pretrained": "package:efficientnet_lite0", "input_size": 128,
               "token_grid": 4, "dim": 192, "depth": 2, "heads": 4, "ff_dim": 384, "dropout": 0.0}
@@ -137,8 +139,7 @@ def make_pipeline(input_size: int, crop_size: int | None = None) -> Callable[[by
 
     config = PreprocessConfig(alignment="5point", size=crop_size or input_size)
     tf = eval_transform(input_size)
-    mean = np.array([0.485, 0.456, 0.406], np.float32) * 255
-    inv_std = 1.0 / (np.array([0.229, 0.224, 0.225], np.float32) * 255)
+    mean, inv_std = PIXEL_MEAN, 1.0 / PIXEL_STD
 
     def to_input(face: np.ndarray) -> torch.Tensor:
         if face.shape[:2] != (input_size, input_size):
@@ -226,8 +227,8 @@ def sample_frames(n: int = 4, size: tuple[int, int] = (640, 480)) -> list[bytes]
 
 # ------------------------------------------------------------------------------------------------------------ video
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
+PIXEL_MEAN = np.array(IMAGENET_MEAN, np.float32) * 255  # the eval transform's normalisation, on 0-255 pixels
+PIXEL_STD = np.array(IMAGENET_STD, np.float32) * 255
 STAGES = ("decode", "locate", "prepare", "model")
 
 
@@ -251,8 +252,8 @@ def face_input(bgr: np.ndarray, eyes: np.ndarray, box: np.ndarray, size: int, en
     lab[:, :, 0] = clahe.apply(lab[:, :, 0])
     rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
     # (rgb - mean) / std, HWC -> NCHW, in one OpenCV call
-    params = cv2.dnn.Image2BlobParams(scalefactor=tuple(float(v) for v in 1.0 / IMAGENET_STD), size=(size, size),
-                                      mean=tuple(float(v) for v in IMAGENET_MEAN), swapRB=False, ddepth=cv2.CV_32F)
+    params = cv2.dnn.Image2BlobParams(scalefactor=tuple(float(v) for v in 1.0 / PIXEL_STD), size=(size, size),
+                                      mean=tuple(float(v) for v in PIXEL_MEAN), swapRB=False, ddepth=cv2.CV_32F)
     return cv2.dnn.blobFromImageWithParams(rgb, params)
 
 
