@@ -9,7 +9,6 @@ per thread (:func:`split_over_threads`).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from common.smile.encoder.chunks import CHUNK_ROWS, frame_chunks, split_over_threads
 
@@ -96,21 +95,6 @@ def pair_moments(a: torch.Tensor, b: torch.Tensor, xyz: torch.Tensor, graph: Gra
     second = ((a @ sii) * a).sum(1) + 2 * ((a @ sij) * b).sum(1) + ((b @ sjj) * b).sum(1)
     f, n, k = graph.shape
     return mean.float(), (second - mean * mean).clamp_min(0).float(), f * n * k
-
-
-def bn_affine(bn: nn.BatchNorm1d, stats):
-    """BN(z) = s * z + t with nn.BatchNorm semantics (batch stats + running update in training, running in eval);
-    ``stats()`` gives (mean, biased var, count) and is called in training only."""
-    if bn.training:
-        mean, var, count = stats()
-        with torch.no_grad():
-            bn.running_mean.lerp_(mean.detach(), bn.momentum)
-            bn.running_var.lerp_(var.detach() * count / max(count - 1, 1), bn.momentum)
-            bn.num_batches_tracked += 1
-    else:
-        mean, var = bn.running_mean, bn.running_var
-    s = bn.weight * torch.rsqrt(var + bn.eps)
-    return s, bn.bias - mean * s
 
 
 def split_triplet_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
