@@ -3,7 +3,8 @@
 ``paper`` holds the published settings (HAFEM §3–4); where the paper is silent (batch size, dropout, smoothing ε,
 number of seeds) the value is ours and its help text says so. ``demo`` shrinks everything so the four demo notebooks
 stay small: the Lite0 backbone with its packaged ImageNet weights (a real fine-tune), a slim 2-layer transformer,
-112-px inputs, 4 epochs and the generated sets' ~1000 training images (fewer did not learn; datasets/demo/README.md).
+112-px inputs, 4 epochs and the generated sets' ~1000 training images (fewer did not learn; datasets/demo/README.md);
+the FER2013 comparisons train in the notebook's own seed only (``comparison_seeds``).
 """
 from __future__ import annotations
 
