@@ -112,6 +112,26 @@ def test_one_batch_overfit_tiny_hafem():
     assert torch.nn.functional.cross_entropy(logits, y).item() < 0.1 * first
 
 
+@pytest.mark.parametrize("variant", ["hafem", "resnet18"])
+def test_built_models_keep_conv_weights_channels_last_and_compute_the_contiguous_function(variant):
+    import copy
+
+    model = build_fer_model(TINY_CFG, 7, variant).eval()
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    contiguous = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    assert not all(m.weight.is_contiguous(memory_format=torch.channels_last)
+                   for m in contiguous.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1)
+    x = torch.randn(3, 3, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), contiguous(x), rtol=1e-4, atol=1e-5)
+    # a checkpoint written from a contiguous model (older runs) loads into the channels-last one unchanged
+    fresh = build_fer_model(TINY_CFG, 7, variant).eval()
+    fresh.load_state_dict(contiguous.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), contiguous(x), rtol=1e-4, atol=1e-5)
+
+
 def test_checkpoint_payload_rebuilds_the_same_model():
     cfg = {**TINY_CFG, "dataset": "FER2013", "profile": "demo", "dropout": 0.1}
     model = build_fer_model(cfg, 3, "hafem").eval()
