@@ -1,12 +1,12 @@
-"""Training step of the demo HAFEM model (EfficientNet-Lite0 at 112 px, batch 32, compound loss, AdamW with
+"""Training step of a demo FER model (default HAFEM: EfficientNet-Lite0 at 112 px, batch 32, compound loss, AdamW with
 layer-wise decay) on the CPU, with the convolution weights in channels-last (what ``build_fer_model`` returns) and in
 the default contiguous layout; interleaved rounds, so both see the same machine load.
 
 The two layouts compute the same function with different kernels (NHWC vs NCHW): the script checks that the eval-mode
 logits of the two copies (same weights) agree to float32 rounding before timing anything.
 
-    python benchmarks/bench_fer_train.py                      # demo size, 1 thread -> benchmarks/out/bench_fer_train.json
-    python benchmarks/bench_fer_train.py --threads 2 --steps 5 --rounds 3
+    python benchmarks/bench_fer_train.py                      # demo HAFEM, 1 thread -> benchmarks/out/bench_fer_train_hafem.json
+    python benchmarks/bench_fer_train.py --variant resnet18 --steps 4 --rounds 2   # another demo model
 """
 from __future__ import annotations
 
@@ -53,13 +53,14 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=8, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (each: channels-last, then contiguous)")
     p.add_argument("--batch", type=int, default=None, help="default: the demo profile's batch size")
+    p.add_argument("--variant", default="hafem", help="a registered FER model (hafem, resnet18, efficientnet_b0, ...)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     cfg = HAFEM.resolve({"profile": "demo", "pretrained": "none"})
     batch, size = args.batch or cfg["batch_size"], cfg["input_size"]
     torch.manual_seed(0)
-    channels_last = build_fer_model(cfg, 7, "hafem")
+    channels_last = build_fer_model(cfg, 7, args.variant)
     contiguous = copy.deepcopy(channels_last).to(memory_format=torch.contiguous_format)
     layouts = {"channels_last": channels_last, "contiguous": contiguous}
 
@@ -87,13 +88,13 @@ def main(argv=None) -> int:
     load_after = os.getloadavg()[0]
 
     medians = {name: statistics.median(s) for name, s in steps.items()}
-    result = {"backbone": cfg["backbone"], "input_size": size, "batch": batch, "threads": args.threads,
+    result = {"variant": args.variant, "backbone": cfg["backbone"], "input_size": size, "batch": batch, "threads": args.threads,
               "steps_per_round": args.steps, "rounds": args.rounds, "torch": torch.__version__,
               "load_avg_before_after": [load_before, load_after], "max_abs_logit_diff_eval": max_diff,
               "median_step_s": medians, "min_step_s": {n: min(s) for n, s in steps.items()},
               "speedup_median": medians["contiguous"] / medians["channels_last"]}
     print(json.dumps(result, indent=1))
-    out = ROOT / "benchmarks" / "out" / "bench_fer_train.json"
+    out = ROOT / "benchmarks" / "out" / f"bench_fer_train_{args.variant}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
