@@ -117,9 +117,11 @@ def comparisons_table(outcomes: list[SeedOutcome]) -> Any:
 
 
 def run_record(folder: Path) -> dict[str, Any]:
-    """Where the loss weights came from, the CBAM placement, the fine-tune, tuning result and speed (``run.json``)."""
+    """Where the loss weights came from, the CBAM placement, the fine-tune, tuning result, speed and peak memory
+    (``run.json``)."""
     import json
 
     record = json.loads((Path(folder) / "run.json").read_text())
-    keys = ("status", "loss_weights", "cbam_placement", "finetune", "tuning_best", "speed", "wall_seconds", "n_rows")
+    keys = ("status", "loss_weights", "cbam_placement", "finetune", "tuning_best", "speed", "wall_seconds",
+            "peak_rss_mb", "n_rows")
     return {k: record[k] for k in keys if k in record}

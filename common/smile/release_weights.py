@@ -181,7 +181,9 @@ def load_release_state_dict(model: nn.Module, release: Mapping[str, torch.Tensor
             raise ReleaseWeightsError(f"release tensor {key!r} has shape {tuple(value.shape)}, expected {expected} "
                                       f"(for our {mine!r})")
         if kind == "pe":
-            if not torch.allclose(value.reshape(every[mine].shape).to(every[mine]), every[mine], atol=1e-6):
+            # same formula, but float32 sin/cos of arguments up to ~length differ between CPUs' vector math by a few
+            # ulps of the argument (3.8e-6 seen at p = 92 on an AMD EPYC); 1e-5 still rejects any other table
+            if not torch.allclose(value.reshape(every[mine].shape).to(every[mine]), every[mine], atol=1e-5):
                 raise ReleaseWeightsError(f"release positional table {key!r} differs from the sinusoid table")
             continue
         filled[mine] = value.reshape(ours[mine].shape).to(ours[mine].dtype)
