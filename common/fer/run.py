@@ -141,6 +141,7 @@ def run_study(cfg: Mapping[str, Any], root: Path | None = None, data: FerData | 
         writer.save_json("tuning.json", study)
         extra["tuning_best"] = study["best"]
     if cfg["explain"]:
+        engine.release_free_memory()
         last.explained = explain.explain_model(last.trained.model, data, cfg, writer.folder)
         extra["explain_files"] = last.explained["files"]
     if cfg["measure_speed"]:
