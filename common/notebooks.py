@@ -123,6 +123,11 @@ def render(spec: StudySpec, dataset: str, variant: str) -> str:
     params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(params) != 1:
         raise ValueError(f"{template}: expected exactly one cell tagged 'parameters', found {len(params)}")
+    declared = set(re.findall(r"^(\w+) = ", params[0]["source"], flags=re.MULTILINE))
+    missing = [name for name in spec.params if name not in declared]
+    if missing:  # the notebook reads every parameter from its globals: one left out fails when run by hand
+        raise ValueError(f"{template}: the parameters cell does not declare {', '.join(missing)} "
+                         f"(add `<name> = None` for each; the demo value is filled in)")
     source = _set_parameter(_set_parameter(params[0]["source"], "dataset", dataset), "variant", variant)
     source = _set_parameter(_shown_parameters(source, spec), "profile", "demo")
     if len(spec.params["variant"].accepted()) == 1:

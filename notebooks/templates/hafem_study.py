@@ -71,6 +71,7 @@ alignment = None
 on_no_face = None
 affectnet_classes = None
 comparisons = None
+comparison_seeds = None
 finetune_from = None
 finetune_epochs = None
 zeroshot_targets = None

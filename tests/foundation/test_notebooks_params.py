@@ -37,6 +37,23 @@ def test_parameters_cell_shows_the_demo_run_and_papermill_overrides_it(study, da
     assert set(dict(run.params)) == set(spec.params)
 
 
+@pytest.mark.parametrize("study,dataset,variant", [("smile", "UvA-NEMO", "hadamard"), ("hafem", "FER2013", "hafem")])
+def test_parameters_cell_declares_every_parameter_so_the_notebook_runs_by_hand(study, dataset, variant):
+    shown = {}
+    exec(_parameters_source(study, dataset, variant), {}, shown)
+    assert set(shown) == set(get_study(study).params)  # the notebook reads each one from its globals
+
+
+def test_a_template_that_leaves_a_parameter_out_is_refused_naming_it(tmp_path, monkeypatch):
+    spec = get_study("hafem")
+    text = (N.TEMPLATES_DIR / spec.template).read_text()
+    assert "\ncomparison_seeds = None\n" in text
+    (tmp_path / spec.template).write_text(text.replace("\ncomparison_seeds = None\n", "\n"))
+    monkeypatch.setattr(N, "TEMPLATES_DIR", tmp_path)
+    with pytest.raises(ValueError, match="does not declare comparison_seeds"):
+        N.render(spec, "FER2013", "hafem")
+
+
 def test_hafem_variant_is_labelled_as_the_only_one():
     assert "variant = 'hafem'  # this study's only variant" in _parameters_source("hafem", "FER2013", "hafem")
 
