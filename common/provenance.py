@@ -111,7 +111,7 @@ def fingerprint_folder(folder: str | os.PathLike, pattern: str = "**/*") -> str:
     return fingerprint_files(files, root=folder)
 
 
-def peak_rss_mb() -> float:
+def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
     import resource
 

@@ -4,7 +4,7 @@ Layout: ``results/raw/<study>/<profile>/<dataset>/<variant>/seed<seed>-<config h
     rows.csv       one row per (fold, selection, metric), columns :data:`COLUMNS`
     run.json       provenance (see :mod:`common.provenance`), ``status``: "running", "complete" or "failed" (with
                    ``error`` and ``log``), and on completion ``n_rows`` and ``folds_run`` (what the rows must cover),
-                   ``wall_seconds`` and the process's ``peak_rss_mb``
+                   ``wall_seconds`` and the process's ``peak_rss_mib``
     executed.ipynb / log.txt   written by the batch runner
 A run counts as finished only when ``run.json`` says ``complete``; a killed run is started afresh, so rows are
 never duplicated or truncated. The batch re-runs a complete run (``--force``) in a staging folder and swaps it in
@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 from common import io as atomic
 from common.config import config_hash
 from common.paths import RAW_RESULTS_DIR
-from common.provenance import peak_rss_mb
+from common.provenance import peak_rss_mib
 
 COLUMNS = ("study", "dataset", "variant", "profile", "seed", "fold", "selection", "metric", "value", "n_train", "n_test")
 RESULT_FILES = ("rows.csv", "run.json")
@@ -98,7 +98,7 @@ class RunWriter:
                        "folds_run": sorted({r["fold"] for r in self.rows}),
                        "wall_seconds": round(time.time() - self._t0, 3),
                        # the whole process (a notebook's kernel): the figure the 2-GB demo budget is about
-                       "peak_rss_mb": peak_rss_mb()})
+                       "peak_rss_mib": peak_rss_mib()})
         atomic.write_json(self.folder / "run.json", record)
         return self.folder
 

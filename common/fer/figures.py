@@ -123,5 +123,5 @@ def run_record(folder: Path) -> dict[str, Any]:
 
     record = json.loads((Path(folder) / "run.json").read_text())
     keys = ("status", "loss_weights", "cbam_placement", "finetune", "tuning_best", "speed", "wall_seconds",
-            "peak_rss_mb", "n_rows")
+            "peak_rss_mib", "n_rows")
     return {k: record[k] for k in keys if k in record}

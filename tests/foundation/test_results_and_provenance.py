@@ -67,7 +67,7 @@ def test_run_writer_rows_schema_and_completion(tmp_path):
     assert run["config"]["dataset"] == "BBC" and "numpy" in run["versions"] and "git_sha" in run
     if os.path.isfile("/proc/self/status"):  # the kernel's own figures, in KiB: now <= peak <= high-water mark
         status = {ln.split(":")[0]: int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("Vm")}
-        assert status["VmRSS"] / 1024 - 1 <= run["peak_rss_mb"] <= status["VmHWM"] / 1024 + 0.1
+        assert status["VmRSS"] / 1024 - 1 <= run["peak_rss_mib"] <= status["VmHWM"] / 1024 + 0.1
     # Re-opening the same config starts afresh: no duplicated rows from an earlier attempt.
     again = open_run(cfg, root=tmp_path)
     again.add(1, {"accuracy": 0.5}, 18, 2)
